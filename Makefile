@@ -1,0 +1,47 @@
+# Top-level wrapper around CMake: `make run` and `make test` on a fresh Debian 12 machine.
+# Installs missing Debian packages (as root) or prints the exact command (otherwise).
+
+BUILD_TYPE ?= RelWithDebInfo
+ifeq ($(SANITIZE),1)
+BUILD ?= build-asan
+CMAKE_FLAGS += -DSY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+else
+BUILD ?= build
+CMAKE_FLAGS += -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+endif
+CONFIG ?= examples/quickstart.lua
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Everything the build and the tests need, as Debian 12 package names.
+DEPS := build-essential cmake pkg-config libluajit-5.1-dev luajit libcurl4-openssl-dev \
+        libcjson-dev lua-cjson lua-busted libevent-dev libhttp-parser-dev curl
+# Extra tools for `make bench` (never libnginx-mod-http-lua: it removes libluajit-5.1-dev).
+BENCH_DEPS := nginx wrk
+
+.PHONY: all deps bench-deps build run test bench clean
+
+all: build
+
+deps:
+	@./tools/ensure-deps $(DEPS)
+
+bench-deps:
+	@./tools/ensure-deps $(BENCH_DEPS)
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/switchyard serve --config $(CONFIG)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 1 $(CTEST_ARGS)
+
+bench: bench-deps build
+	./bench/gateway.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan

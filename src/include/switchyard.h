@@ -1,0 +1,60 @@
+/* switchyard.h — the one public header of libswitchyard: open an engine from a config file,
+ * serve the OpenAI-compatible gateway, or ask it for routing decisions.
+ *
+ * Ownership: whoever calls a *_new/_open function frees with the matching *_free; every
+ * *_free(NULL) is a no-op. Strings returned by getters are borrowed from the handle and stay
+ * valid until the next call on that handle or until it is freed. Errors are negative SY_E*
+ * codes; the message is per handle (sy_engine_errmsg), never global. No lua.h, curl.h or
+ * cJSON.h is needed to use this header. */
+#ifndef SWITCHYARD_H
+#define SWITCHYARD_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SY_OK 0
+#define SY_ENOMEM (-1)     /* out of memory */
+#define SY_EINVAL (-2)     /* bad argument or bad input */
+#define SY_ECONFIG (-3)    /* the configuration (or a policy) has errors */
+#define SY_EIO (-4)        /* a file or socket could not be used */
+#define SY_ENOTFOUND (-5)  /* unknown model or route */
+#define SY_EPOLICY (-6)    /* the policy failed; the route's default was used */
+#define SY_ESTATE (-7)     /* call not valid in this state */
+
+typedef struct sy_engine sy_engine;
+
+/* curl's global init; idempotent and thread-safe. Call once before creating engines. */
+int sy_global_init(void);
+const char *sy_version(void);
+
+/* Loads and validates the config at path (and every policy it names). On return *out is
+ * set (unless SY_ENOMEM): on failure it holds the problems, one "file:line: key: message"
+ * per line, in sy_engine_errmsg(), and must still be freed. */
+int sy_engine_open(sy_engine **out, const char *config_path);
+void sy_engine_free(sy_engine *eng);
+const char *sy_engine_errmsg(const sy_engine *eng);
+
+/* Routes a Chat Completions request (JSON text) without calling any upstream. On SY_OK,
+ * *decision_json points to a JSON object owned by the engine (valid until the next call):
+ * {"route","policy","kind","model","chain":[..],"reason","tokens","fallback_used"}.
+ * `route` overrides the request's "model" field when non-NULL. */
+int sy_engine_route(sy_engine *eng, const char *route, const char *request_json, size_t len,
+                    const char **decision_json);
+
+typedef struct sy_serve_opts {
+    const char *listen; /* "HOST:PORT"; NULL = from config */
+    int workers;        /* <= 0 = from config */
+} sy_serve_opts;
+
+/* Runs the gateway until SIGINT/SIGTERM (or sy_engine_stop). Blocks the calling thread. */
+int sy_engine_serve(sy_engine *eng, const sy_serve_opts *opts);
+/* Asks a running sy_engine_serve to drain and return. Async-signal-safe. */
+void sy_engine_stop(sy_engine *eng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
