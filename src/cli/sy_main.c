@@ -1,4 +1,204 @@
-/* sy_main.c — the switchyard command: serve, check, route (uses switchyard.h only). */
+/* sy_main.c — the `switchyard` command: serve, check, route, version. Uses switchyard.h
+ * only; signal handling lives here, not in the library. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "switchyard.h"
-int main(void) { puts("switchyard (bootstrap)"); return 0; }
+
+static sy_engine *g_serving; /* the engine a signal stops (CLI only, never the library) */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: switchyard <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  serve --config FILE [--listen HOST:PORT] [--workers N]\n"
+            "                        run the OpenAI-compatible gateway\n"
+            "  check FILE            validate a config and every policy it names (like nginx -t)\n"
+            "  route --config FILE [--route NAME] [REQUEST.json|-]\n"
+            "                        print the routing decision for a request, calling no upstream\n"
+            "  version               print the version\n");
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    sy_engine_stop(g_serving);
+}
+
+/* Opens the engine or prints every problem ("file:line: key: message") and returns NULL. */
+static sy_engine *open_or_report(const char *config)
+{
+    sy_engine *eng = NULL;
+    int rc = sy_engine_open(&eng, config);
+    if (rc == SY_OK) return eng;
+    const char *msg = sy_engine_errmsg(eng);
+    fputs(msg, stderr);
+    if (msg[0] && msg[strlen(msg) - 1] != '\n') fputc('\n', stderr);
+    fprintf(stderr, "switchyard: configuration %s has errors\n", config ? config : "(none)");
+    sy_engine_free(eng);
+    return NULL;
+}
+
+static const char *opt_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "switchyard: %s needs a value\n", argv[*i]);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *config = NULL;
+    sy_serve_opts opts = {NULL, 0};
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) {
+            config = opt_value(argc, argv, &i);
+        } else if (strcmp(argv[i], "--listen") == 0) {
+            opts.listen = opt_value(argc, argv, &i);
+        } else if (strcmp(argv[i], "--workers") == 0) {
+            const char *v = opt_value(argc, argv, &i);
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 256) {
+                fprintf(stderr, "switchyard: --workers must be a number from 1 to 256\n");
+                return 2;
+            }
+            opts.workers = (int)n;
+        } else {
+            fprintf(stderr, "switchyard: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "switchyard: serve needs --config FILE\n");
+        return 2;
+    }
+    sy_engine *eng = open_or_report(config);
+    if (!eng) return 1;
+    g_serving = eng;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int rc = sy_engine_serve(eng, &opts);
+    if (rc != SY_OK) fprintf(stderr, "switchyard: %s", sy_engine_errmsg(eng));
+    g_serving = NULL;
+    sy_engine_free(eng);
+    return rc == SY_OK ? 0 : 1;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *config = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0)
+            config = opt_value(argc, argv, &i);
+        else
+            config = argv[i];
+    }
+    if (!config) {
+        fprintf(stderr, "switchyard: check needs a config file\n");
+        return 2;
+    }
+    sy_engine *eng = open_or_report(config);
+    if (!eng) return 1;
+    printf("switchyard: configuration %s is ok\n", config);
+    sy_engine_free(eng);
+    return 0;
+}
+
+static char *read_all(FILE *f, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+        if (n == cap) {
+            char *p = realloc(buf, cap *= 2);
+            if (!p) {
+                free(buf);
+                return NULL;
+            }
+            buf = p;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+static int cmd_route(int argc, char **argv)
+{
+    const char *config = NULL, *route = NULL, *input = "-";
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0)
+            config = opt_value(argc, argv, &i);
+        else if (strcmp(argv[i], "--route") == 0)
+            route = opt_value(argc, argv, &i);
+        else
+            input = argv[i];
+    }
+    if (!config) {
+        fprintf(stderr, "switchyard: route needs --config FILE\n");
+        return 2;
+    }
+    FILE *f = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+    if (!f) {
+        fprintf(stderr, "switchyard: cannot open %s\n", input);
+        return 2;
+    }
+    size_t len = 0;
+    char *req = read_all(f, &len);
+    if (f != stdin) fclose(f);
+    sy_engine *eng = open_or_report(config);
+    if (!eng || !req) {
+        free(req);
+        sy_engine_free(eng);
+        return 1;
+    }
+    const char *decision = NULL;
+    int rc = sy_engine_route(eng, route, req, len, &decision);
+    if (decision) puts(decision);
+    if (rc != SY_OK) fprintf(stderr, "switchyard: %s\n", sy_engine_errmsg(eng));
+    free(req);
+    sy_engine_free(eng);
+    return decision ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (sy_global_init() != SY_OK) {
+        fprintf(stderr, "switchyard: libcurl failed to initialise\n");
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv);
+    if (strcmp(cmd, "check") == 0) return cmd_check(argc, argv);
+    if (strcmp(cmd, "route") == 0) return cmd_route(argc, argv);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("switchyard %s\n", sy_version());
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "switchyard: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

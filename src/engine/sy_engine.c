@@ -1,0 +1,192 @@
+/* sy_engine.c — the public API of switchyard.h: open an engine from a config (validating it
+ * and every policy), route a request without calling upstreams, serve the gateway. */
+#include "engine/sy_engine_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tokens/sy_tokens.h"
+
+int sy_engine_open(sy_engine **out, const char *config_path)
+{
+    sy_engine *eng = calloc(1, sizeof *eng);
+    *out = eng;
+    if (!eng) return SY_ENOMEM;
+    sy_buf_init(&eng->err);
+    sy_buf_init(&eng->decision);
+    eng->stop_fd[0] = eng->stop_fd[1] = -1;
+    if (pipe2(eng->stop_fd, O_CLOEXEC) < 0) {
+        sy_buf_printf(&eng->err, "cannot create a pipe: %s\n", strerror(errno));
+        return SY_EIO;
+    }
+    /* the write end never blocks: sy_engine_stop runs in signal handlers */
+    fcntl(eng->stop_fd[1], F_SETFL, fcntl(eng->stop_fd[1], F_GETFL) | O_NONBLOCK);
+    if (!config_path) {
+        sy_buf_puts(&eng->err, "no config file given\n");
+        return SY_EINVAL;
+    }
+    int rc = sy_config_load(&eng->cfg, config_path, &eng->err);
+    if (rc != SY_OK) return rc;
+    /* compiling every policy once here is what makes `check` and a refused start agree */
+    rc = sy_policy_vm_new(&eng->vm, eng->cfg, &eng->err);
+    if (rc != SY_OK) return rc;
+    if (eng->cfg->log_level) {
+        static const char *const names[] = {"debug", "info", "warn", "error"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(eng->cfg->log_level, names[i]) == 0) sy_log_set_level(i);
+    }
+    return SY_OK;
+}
+
+void sy_engine_free(sy_engine *eng)
+{
+    if (!eng) return;
+    sy_policy_vm_free(eng->vm);
+    sy_config_unref(eng->cfg);
+    if (eng->stop_fd[0] >= 0) close(eng->stop_fd[0]);
+    if (eng->stop_fd[1] >= 0) close(eng->stop_fd[1]);
+    sy_buf_free(&eng->err);
+    sy_buf_free(&eng->decision);
+    free(eng);
+}
+
+const char *sy_engine_errmsg(const sy_engine *eng)
+{
+    if (!eng) return "out of memory";
+    return eng->err.data ? eng->err.data : "";
+}
+
+/* ============================================================ decisions */
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case SY_DEC_PICK: return "pick";
+    case SY_DEC_CHAIN: return "chain";
+    case SY_DEC_CASCADE: return "cascade";
+    case SY_DEC_HEDGE: return "hedge";
+    default: return "?";
+    }
+}
+
+void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
+                      const sy_decision *dec, long tokens)
+{
+    sy_buf_reset(out);
+    sy_buf_puts(out, "{\"route\":");
+    if (route)
+        sy_buf_json_str(out, route->name);
+    else
+        sy_buf_puts(out, "null");
+    sy_buf_puts(out, ",\"policy\":");
+    if (policy_id)
+        sy_buf_json_str(out, policy_id);
+    else
+        sy_buf_puts(out, "null");
+    sy_buf_printf(out, ",\"kind\":\"%s\",\"model\":", kind_name(dec->kind));
+    sy_buf_json_str(out, dec->models[0]->id);
+    sy_buf_puts(out, ",\"chain\":[");
+    for (int i = 0; i < dec->n; i++) {
+        if (i) sy_buf_puts(out, ",");
+        sy_buf_json_str(out, dec->models[i]->id);
+    }
+    sy_buf_puts(out, "],\"reason\":");
+    sy_buf_json_str(out, dec->reason);
+    sy_buf_printf(out, ",\"tokens\":%ld,\"tokens_estimated\":true,\"fallback_used\":%s", tokens,
+                  dec->policy_failed ? "true" : "false");
+    if (dec->policy_failed) {
+        sy_buf_puts(out, ",\"policy_error\":");
+        sy_buf_json_str(out, dec->error);
+    }
+    sy_buf_printf(out, ",\"eval_us\":%.1f}", dec->eval_us);
+}
+
+int sy_engine_route(sy_engine *eng, const char *route, const char *request_json, size_t len,
+                    const char **decision_json)
+{
+    *decision_json = NULL;
+    if (!eng->vm) return SY_ESTATE;
+    sy_buf_reset(&eng->err);
+    cJSON *body = cJSON_ParseWithLength(request_json, len);
+    if (!cJSON_IsObject(body)) {
+        sy_buf_puts(&eng->err, "the request is not a JSON object");
+        cJSON_Delete(body);
+        return SY_EINVAL;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
+    const char *name = route ? route : cJSON_IsString(model) ? model->valuestring : NULL;
+    if (!name) {
+        sy_buf_puts(&eng->err, "the request names no model and no route was given");
+        cJSON_Delete(body);
+        return SY_EINVAL;
+    }
+    sy_decision dec = {0};
+    const sy_route *r = sy_config_route(eng->cfg, name);
+    const sy_model *m = r ? NULL : sy_config_model(eng->cfg, name);
+    int rc = SY_OK;
+    if (r) {
+        sy_request_view view = {body, name, NULL, 0};
+        rc = sy_policy_route(eng->vm, r, &view, &dec);
+        if (rc == SY_EPOLICY) sy_buf_puts(&eng->err, dec.error);
+    } else if (m) {
+        dec.kind = SY_DEC_PICK;
+        dec.n = 1;
+        dec.models[0] = m;
+        snprintf(dec.reason, sizeof dec.reason, "model requested by name");
+    } else {
+        sy_buf_printf(&eng->err, "unknown model or route '%s'", name);
+        cJSON_Delete(body);
+        return SY_ENOTFOUND;
+    }
+    sy_decision_json(&eng->decision, r, r ? sy_policy_id(eng->vm, r) : NULL, &dec,
+                     sy_tokens_estimate_request(body));
+    cJSON_Delete(body);
+    *decision_json = eng->decision.data;
+    return rc;
+}
+
+/* ============================================================ serving */
+
+int sy_engine_serve(sy_engine *eng, const sy_serve_opts *opts)
+{
+    char *host = NULL;
+    int port = 0;
+    if (!eng->cfg || !eng->vm) return SY_ESTATE;
+    if (atomic_load(&eng->serving)) return SY_ESTATE;
+    sy_buf_reset(&eng->err);
+    if (opts && opts->listen) {
+        if (sy_parse_listen(opts->listen, &host, &port) != SY_OK) {
+            sy_buf_printf(&eng->err, "--listen: expected HOST:PORT, got \"%s\"\n", opts->listen);
+            return SY_EINVAL;
+        }
+    } else {
+        host = sy_strdup(eng->cfg->listen_host);
+        port = eng->cfg->listen_port;
+    }
+    int workers = opts && opts->workers > 0 ? opts->workers : eng->cfg->workers;
+    if (workers <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (int)n : 1;
+    }
+    for (int i = 0; i < eng->cfg->nproviders; i++) {
+        const sy_provider_cfg *p = &eng->cfg->providers[i];
+        if (p->api_key_env && !p->api_key)
+            sy_log(SY_LOG_WARN, "serve",
+                   "provider %s: environment variable %s is not set; its requests carry no key",
+                   p->id, p->api_key_env);
+    }
+    int rc = sy_workers_run(eng, host, port, workers);
+    free(host);
+    return rc;
+}
+
+void sy_engine_stop(sy_engine *eng)
+{
+    if (!eng || eng->stop_fd[1] < 0) return;
+    ssize_t n = write(eng->stop_fd[1], "x", 1);
+    (void)n;
+}

@@ -1,0 +1,67 @@
+/* sy_engine_int.h — the engine's internals, shared by sy_engine.c (public API, decisions),
+ * sy_worker.c (threads, listeners, loops) and sy_gateway.c (the request path). This is the
+ * one place where the layers meet: server, policy, providers, upstream. */
+#ifndef SY_ENGINE_INT_H
+#define SY_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/sy_core.h"
+#include "http/sy_server.h"
+#include "http/sy_upstream.h"
+#include "policy/sy_policy.h"
+#include "providers/sy_provider.h"
+#include "registry/sy_config.h"
+
+struct event_base;
+struct event;
+
+typedef struct sy_worker {
+    struct sy_engine *eng;
+    int index;
+    pthread_t thread;
+    int started;
+    int listen_fd;
+    int wake_fd[2];              /* main thread → worker: stop */
+    struct event_base *base;
+    struct event *wake_ev;
+    struct event *grace_ev;
+    sy_http_server *srv;
+    sy_upstream *up;
+    sy_policy_vm *vm;
+    sy_config *cfg;              /* the snapshot this worker serves */
+    sy_provider_env penv;
+    char *models_json;           /* GET /v1/models body, built once per snapshot */
+    size_t models_len;
+    uint64_t req_seq;            /* for generated request ids */
+    int draining;
+    int start_rc;
+} sy_worker;
+
+struct sy_engine {
+    sy_config *cfg;
+    sy_policy_vm *vm;            /* for sy_engine_route (the embedding API) */
+    sy_buf err;
+    sy_buf decision;             /* last sy_engine_route result */
+    sy_worker *workers;
+    int nworkers;
+    int stop_fd[2];              /* sy_engine_stop → serve */
+    atomic_int serving;
+};
+
+/* sy_worker.c */
+int sy_workers_run(struct sy_engine *eng, const char *host, int port, int nworkers);
+
+/* sy_gateway.c: the on_request handler of every worker's server */
+void sy_gateway_handle(sy_http_req *req, void *worker);
+/* Builds the GET /v1/models body for cfg. */
+char *sy_gateway_models_json(const sy_config *cfg, size_t *len);
+
+/* sy_engine.c: the decision as JSON (shared by sy_engine_route, POST /v1/route) */
+void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
+                      const sy_decision *dec, long tokens);
+
+#endif

@@ -1,0 +1,635 @@
+/* sy_gateway.c — the request path of one worker: HTTP routing of the OpenAI-compatible API,
+ * request validation, the routing decision (policy), and the execution of the decision as
+ * a chain of attempts with fallback, streaming pass-through and honest errors.
+ * Works with sy_server (inbound), sy_policy (decisions) and sy_provider (outbound). */
+#include "engine/sy_engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "tokens/sy_tokens.h"
+
+#define MAX_META_HEADERS 16
+
+/* ============================================================ small helpers */
+
+static void respond_error(sy_http_req *req, int status, const char *message, const char *param,
+                          const char *code)
+{
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_error_body(&b, message, sy_error_type_for_status(status), param, code);
+    sy_http_respond(req, status, "application/json", b.data, b.len);
+    sy_buf_free(&b);
+}
+
+/* Header values come from policies and upstreams: keep them printable and on one line. */
+static void header_safe(char *dst, size_t n, const char *src)
+{
+    size_t j = 0;
+    for (size_t i = 0; src && src[i] && j + 1 < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[j++] = (c < 0x20 || c == 0x7f || c == '"') ? ' ' : (char)c;
+    }
+    dst[j] = '\0';
+}
+
+/* ============================================================ the call */
+
+typedef struct try_rec {
+    const sy_model *model;
+    int outcome;
+    int status;
+    char message[160];
+} try_rec;
+
+typedef struct sy_call {
+    sy_worker *w;
+    sy_http_req *req;
+    cJSON *body;
+    const sy_route *route;       /* NULL for a direct model request */
+    sy_decision dec;
+    int next;                    /* index in dec.models of the next attempt */
+    sy_attempt att;
+    int attempt_running;
+    int stream;
+    int committed;               /* stream: headers and at least one chunk sent */
+    try_rec tries[SY_MAX_CHAIN];
+    int ntries;
+    struct event *deadline;
+    char request_id[64];
+    sy_buf scratch;
+} sy_call;
+
+static void call_free(sy_call *c)
+{
+    if (!c) return;
+    if (c->attempt_running) sy_provider_cancel(&c->att);
+    if (c->deadline) event_free(c->deadline);
+    cJSON_Delete(c->body);
+    sy_buf_free(&c->scratch);
+    free(c);
+}
+
+static void start_next(sy_call *c);
+
+/* The routing headers every answer carries, success or not. */
+static void add_routing_headers(sy_call *c, const sy_model *answered)
+{
+    char v[512];
+    sy_http_req *req = c->req;
+    sy_http_add_header(req, "x-request-id", c->request_id);
+    if (answered) sy_http_add_header(req, "x-switchyard-model", answered->id);
+    if (c->route) {
+        char reason[300];
+        header_safe(reason, sizeof reason, c->dec.reason);
+        snprintf(v, sizeof v, "%s; reason=\"%s\"", c->route->name, reason);
+        sy_http_add_header(req, "x-switchyard-route", v);
+        sy_http_add_header(req, "x-switchyard-policy", sy_policy_id(c->w->vm, c->route));
+    } else {
+        sy_http_add_header(req, "x-switchyard-route", "direct");
+    }
+    if (c->ntries) {
+        sy_buf *b = &c->scratch;
+        sy_buf_reset(b);
+        for (int i = 0; i < c->ntries; i++) {
+            const try_rec *t = &c->tries[i];
+            if (i) sy_buf_puts(b, ", ");
+            if (t->outcome == SY_OUT_OK || t->outcome == SY_OUT_HTTP)
+                sy_buf_printf(b, "%s:%d", t->model->id, t->status ? t->status : 200);
+            else
+                sy_buf_printf(b, "%s:%s", t->model->id, sy_outcome_name(t->outcome));
+        }
+        sy_http_add_header(req, "x-switchyard-attempts", b->data);
+    }
+}
+
+static void record_try(sy_call *c, const sy_model *m, int outcome, int status, const char *msg)
+{
+    if (c->ntries >= SY_MAX_CHAIN) return;
+    try_rec *t = &c->tries[c->ntries++];
+    t->model = m;
+    t->outcome = outcome;
+    t->status = status;
+    snprintf(t->message, sizeof t->message, "%s", msg ? msg : "");
+}
+
+/* Whether the chain moves on after this failure. A 4xx that is the client's fault (bad
+ * parameters) would fail the same way everywhere, so it is returned as it is; an upstream
+ * 401/403 is the gateway's credential problem, not the client's, so it falls over. */
+static int retryable(int outcome, int status)
+{
+    if (outcome != SY_OUT_HTTP) return 1;
+    if (status >= 500) return 1;
+    return status == 401 || status == 403 || status == 408 || status == 409 || status == 429;
+}
+
+/* All attempts failed: 504 if all timed out, 503 if none got through (connect failures,
+ * 429, 503), else 502; the message and an `attempts` array say what happened. */
+static void respond_all_failed(sy_call *c)
+{
+    int all_timeout = 1, all_unavail = 1;
+    sy_buf msg, body;
+    sy_buf_init(&msg);
+    sy_buf_init(&body);
+    sy_buf_printf(&msg, "all %d upstream attempt%s failed: ", c->ntries, c->ntries == 1 ? "" : "s");
+    for (int i = 0; i < c->ntries; i++) {
+        const try_rec *t = &c->tries[i];
+        if (t->outcome != SY_OUT_TIMEOUT) all_timeout = 0;
+        if (!(t->outcome == SY_OUT_CONNECT ||
+              (t->outcome == SY_OUT_HTTP && (t->status == 429 || t->status == 503))))
+            all_unavail = 0;
+        sy_buf_printf(&msg, "%s%s: %s", i ? "; " : "", t->model->id, t->message);
+    }
+    int status = all_timeout ? 504 : all_unavail ? 503 : 502;
+    const char *code = all_timeout ? "upstream_timeout"
+                                   : all_unavail ? "upstream_unavailable" : "upstream_error";
+    sy_buf_puts(&body, "{\"error\":{\"message\":");
+    sy_buf_json_str(&body, msg.data);
+    sy_buf_printf(&body, ",\"type\":\"server_error\",\"param\":null,\"code\":\"%s\",\"attempts\":[",
+                  code);
+    for (int i = 0; i < c->ntries; i++) {
+        const try_rec *t = &c->tries[i];
+        sy_buf_puts(&body, i ? ",{\"model\":" : "{\"model\":");
+        sy_buf_json_str(&body, t->model->id);
+        sy_buf_printf(&body, ",\"outcome\":\"%s\",\"status\":", sy_outcome_name(t->outcome));
+        if (t->status)
+            sy_buf_printf(&body, "%d}", t->status);
+        else
+            sy_buf_puts(&body, "null}");
+    }
+    sy_buf_puts(&body, "]}}");
+    add_routing_headers(c, NULL);
+    int last_retry_after = c->att.retry_after_ms;
+    if (status == 503 && last_retry_after >= 0) {
+        char ra[32];
+        snprintf(ra, sizeof ra, "%d", (last_retry_after + 999) / 1000);
+        sy_http_add_header(c->req, "retry-after", ra);
+    }
+    sy_http_respond(c->req, status, "application/json", body.data, body.len);
+    sy_log(SY_LOG_WARN, "gateway", "request %s: %s", c->request_id, msg.data);
+    sy_buf_free(&msg);
+    sy_buf_free(&body);
+    call_free(c);
+}
+
+/* An error after the stream was committed: one SSE error event, then the end of the HTTP
+ * response without [DONE], so no client mistakes a cut stream for a complete one. */
+static void stream_error(sy_call *c, const char *message, const char *code)
+{
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_error_body(&b, message, "server_error", NULL, code);
+    sy_http_stream_write(c->req, "data: ", 6);
+    sy_buf_puts(&b, "\n\n");
+    sy_http_stream_write(c->req, b.data, b.len);
+    sy_http_stream_end(c->req);
+    sy_buf_free(&b);
+    call_free(c);
+}
+
+/* ============================================================ attempt events */
+
+static void set_model_field(cJSON *obj, const sy_model *m)
+{
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(obj, "model");
+    if (cJSON_IsString(model))
+        cJSON_SetValuestring(model, m->id);
+    else
+        cJSON_AddStringToObject(obj, "model", m->id);
+}
+
+static void commit_stream(sy_call *c, const sy_model *m)
+{
+    add_routing_headers(c, m);
+    sy_http_add_header(c->req, "cache-control", "no-cache");
+    sy_http_stream_start(c->req, 200, "text/event-stream");
+    c->committed = 1;
+}
+
+static void on_chunk(sy_attempt *a, cJSON *chunk)
+{
+    sy_call *c = a->ud;
+    if (!c->committed) {
+        record_try(c, a->model, SY_OUT_OK, 200, "ok");
+        commit_stream(c, a->model);
+    }
+    set_model_field(chunk, a->model);
+    sy_buf *b = &c->scratch;
+    sy_buf_reset(b);
+    sy_buf_puts(b, "data: ");
+    char *json = cJSON_PrintUnformatted(chunk);
+    cJSON_Delete(chunk);
+    if (!json) return;
+    sy_buf_puts(b, json);
+    sy_buf_puts(b, "\n\n");
+    free(json);
+    sy_http_stream_write(c->req, b->data, b->len);
+}
+
+static void on_done(sy_attempt *a, cJSON *resp)
+{
+    sy_call *c = a->ud;
+    c->attempt_running = 0;
+    if (c->stream) {
+        if (!c->committed) { /* a stream without a single chunk: still a clean answer */
+            record_try(c, a->model, SY_OUT_OK, 200, "ok");
+            commit_stream(c, a->model);
+        }
+        sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
+        sy_http_stream_end(c->req);
+        call_free(c);
+        return;
+    }
+    record_try(c, a->model, SY_OUT_OK, 200, "ok");
+    set_model_field(resp, a->model);
+    char *json = cJSON_PrintUnformatted(resp);
+    cJSON_Delete(resp);
+    if (!json) {
+        add_routing_headers(c, NULL);
+        respond_error(c->req, 500, "out of memory", NULL, NULL);
+        call_free(c);
+        return;
+    }
+    add_routing_headers(c, a->model);
+    sy_http_respond(c->req, 200, "application/json", json, strlen(json));
+    free(json);
+    call_free(c);
+}
+
+static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
+                    const char *body)
+{
+    sy_call *c = a->ud;
+    c->attempt_running = 0;
+    if (c->committed) {
+        /* the stream had begun: the client already has part of this model's answer */
+        char msg[256];
+        snprintf(msg, sizeof msg, "upstream %s failed mid-stream: %s", a->model->id, message);
+        sy_log(SY_LOG_WARN, "gateway", "request %s: %s", c->request_id, msg);
+        stream_error(c, msg, "upstream_stream_error");
+        return;
+    }
+    record_try(c, a->model, outcome, status, message);
+    sy_log(SY_LOG_INFO, "gateway", "request %s: attempt on %s failed: %s", c->request_id,
+           a->model->id, message);
+    if (!retryable(outcome, status)) {
+        /* the client's request is at fault: return the upstream's answer as it is */
+        add_routing_headers(c, a->model);
+        cJSON *err = body ? cJSON_Parse(body) : NULL;
+        if (cJSON_IsObject(err) && cJSON_GetObjectItemCaseSensitive(err, "error"))
+            sy_http_respond(c->req, status, "application/json", body, strlen(body));
+        else
+            respond_error(c->req, status, message, NULL, "upstream_error");
+        cJSON_Delete(err);
+        call_free(c);
+        return;
+    }
+    start_next(c);
+}
+
+static const sy_attempt_events EVENTS = {on_chunk, on_done, on_fail};
+
+static void start_next(sy_call *c)
+{
+    while (c->next < c->dec.n) {
+        const sy_model *m = c->dec.models[c->next++];
+        memset(&c->att, 0, sizeof c->att);
+        c->att.model = m;
+        c->att.request = c->body;
+        c->att.stream = c->stream;
+        c->att.ev = &EVENTS;
+        c->att.ud = c;
+        c->att.env = &c->w->penv;
+        if (sy_provider_start(&c->att) == SY_OK) {
+            c->attempt_running = 1;
+            return;
+        }
+        record_try(c, m, SY_OUT_CONNECT, 0, "could not start the attempt");
+    }
+    respond_all_failed(c);
+}
+
+/* ============================================================ lifecycle events */
+
+static void on_client_abort(sy_http_req *req, void *ud)
+{
+    sy_call *c = ud;
+    sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
+    if (c->attempt_running) {
+        sy_provider_cancel(&c->att);
+        c->attempt_running = 0;
+    }
+    sy_http_req_discard(req);
+    call_free(c);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    sy_call *c = arg;
+    char msg[160];
+    (void)fd;
+    (void)what;
+    if (c->attempt_running) {
+        sy_provider_cancel(&c->att);
+        c->attempt_running = 0;
+        record_try(c, c->att.model, SY_OUT_TIMEOUT, 0, "request deadline reached");
+    }
+    snprintf(msg, sizeof msg, "request deadline of %d ms exceeded",
+             c->w->cfg->request_timeout_ms);
+    if (c->committed) {
+        stream_error(c, msg, "deadline_exceeded");
+        return;
+    }
+    add_routing_headers(c, NULL);
+    respond_error(c->req, 504, msg, NULL, "deadline_exceeded");
+    call_free(c);
+}
+
+/* ============================================================ validation */
+
+/* Checks the parts of a Chat Completions request switchyard relies on. Returns 0, or
+ * responds 400 and returns -1. */
+static int validate_chat(sy_http_req *req, const cJSON *body)
+{
+    char msg[200];
+    if (!cJSON_IsObject(body)) {
+        respond_error(req, 400, "the request body must be a JSON object", NULL, "invalid_json");
+        return -1;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
+    if (!model) {
+        respond_error(req, 400, "you must provide a model parameter", "model",
+                      "missing_required_parameter");
+        return -1;
+    }
+    if (!cJSON_IsString(model) || !model->valuestring[0]) {
+        respond_error(req, 400, "'model' must be a non-empty string", "model", "invalid_type");
+        return -1;
+    }
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(body, "messages");
+    if (!msgs || (cJSON_IsArray(msgs) && cJSON_GetArraySize(msgs) == 0)) {
+        respond_error(req, 400, "'messages' is required and must be a non-empty array",
+                      "messages", "missing_required_parameter");
+        return -1;
+    }
+    if (!cJSON_IsArray(msgs)) {
+        respond_error(req, 400, "'messages' must be an array", "messages", "invalid_type");
+        return -1;
+    }
+    int i = 0;
+    for (const cJSON *m = msgs->child; m; m = m->next, i++) {
+        const cJSON *role = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, "role") : NULL;
+        if (!cJSON_IsString(role)) {
+            snprintf(msg, sizeof msg, "messages[%d] must be an object with a string 'role'", i);
+            char param[32];
+            snprintf(param, sizeof param, "messages[%d].role", i);
+            respond_error(req, 400, msg, param, "invalid_type");
+            return -1;
+        }
+    }
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(body, "stream");
+    if (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
+        respond_error(req, 400, "'stream' must be a boolean", "stream", "invalid_type");
+        return -1;
+    }
+    return 0;
+}
+
+/* x-switchyard-<name>: value → meta pairs (name lower-cased, prefix removed). */
+static int collect_meta(sy_http_req *req, const char **pairs, char names[][48], int max)
+{
+    int n = 0;
+    size_t count = sy_http_req_header_count(req);
+    for (size_t i = 0; i < count && n < max; i++) {
+        const char *name, *value;
+        sy_http_req_header_at(req, i, &name, &value);
+        if (strncasecmp(name, "x-switchyard-", 13) != 0 || !name[13]) continue;
+        size_t j = 0;
+        for (const char *p = name + 13; *p && j + 1 < 48; p++)
+            names[n][j++] = (*p == '-') ? '_' : (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+        names[n][j] = '\0';
+        pairs[2 * n] = names[n];
+        pairs[2 * n + 1] = value;
+        n++;
+    }
+    return n;
+}
+
+/* Resolves the requested name to a decision: a registry model directly, or a route's
+ * policy. Returns 0, or responds 404 and returns -1. */
+static int decide(sy_call *c, const char *name)
+{
+    sy_worker *w = c->w;
+    const sy_model *m = sy_config_model(w->cfg, name);
+    if (m) {
+        c->dec.kind = SY_DEC_PICK;
+        c->dec.n = 1;
+        c->dec.models[0] = m;
+        snprintf(c->dec.reason, sizeof c->dec.reason, "model requested by name");
+        return 0;
+    }
+    c->route = sy_config_route(w->cfg, name);
+    if (!c->route) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "The model '%.200s' does not exist (see GET /v1/models)", name);
+        respond_error(c->req, 404, msg, "model", "model_not_found");
+        return -1;
+    }
+    const char *pairs[2 * MAX_META_HEADERS];
+    char names[MAX_META_HEADERS][48];
+    sy_request_view view = {c->body, name, pairs, collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
+    sy_policy_route(w->vm, c->route, &view, &c->dec);
+    return 0;
+}
+
+static sy_call *call_new(sy_worker *w, sy_http_req *req)
+{
+    sy_call *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->w = w;
+    c->req = req;
+    sy_buf_init(&c->scratch);
+    const char *rid = sy_http_req_header(req, "x-request-id");
+    if (rid && *rid && strlen(rid) < sizeof c->request_id)
+        header_safe(c->request_id, sizeof c->request_id, rid);
+    else
+        snprintf(c->request_id, sizeof c->request_id, "sy-%d-%llx-%llu", w->index,
+                 (unsigned long long)sy_wall_ms(), (unsigned long long)++w->req_seq);
+    return c;
+}
+
+/* ============================================================ endpoints */
+
+static void chat_completions(sy_worker *w, sy_http_req *req)
+{
+    size_t len;
+    const char *text = sy_http_req_body(req, &len);
+    const char *end = NULL;
+    cJSON *body = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!body) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "We could not parse the JSON body of your request (error near byte %ld)",
+                 end ? (long)(end - text) : 0L);
+        respond_error(req, 400, msg, NULL, "invalid_json");
+        return;
+    }
+    if (validate_chat(req, body) != 0) {
+        cJSON_Delete(body);
+        return;
+    }
+    sy_call *c = call_new(w, req);
+    if (!c) {
+        cJSON_Delete(body);
+        respond_error(req, 500, "out of memory", NULL, NULL);
+        return;
+    }
+    c->body = body;
+    c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream"));
+    const char *name = cJSON_GetObjectItemCaseSensitive(body, "model")->valuestring;
+    if (decide(c, name) != 0) {
+        call_free(c);
+        return;
+    }
+    sy_http_req_set_abort_cb(req, on_client_abort, c);
+    c->deadline = evtimer_new(w->base, on_deadline, c);
+    if (c->deadline) {
+        int ms = w->cfg->request_timeout_ms;
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        evtimer_add(c->deadline, &tv);
+    }
+    start_next(c);
+}
+
+/* POST /v1/route: the decision for a request, without calling any upstream. */
+static void route_only(sy_worker *w, sy_http_req *req)
+{
+    size_t len;
+    const char *text = sy_http_req_body(req, &len);
+    cJSON *body = cJSON_ParseWithLength(text, len);
+    if (!body) {
+        respond_error(req, 400, "We could not parse the JSON body of your request", NULL,
+                      "invalid_json");
+        return;
+    }
+    if (validate_chat(req, body) != 0) {
+        cJSON_Delete(body);
+        return;
+    }
+    sy_call *c = call_new(w, req);
+    if (!c) {
+        cJSON_Delete(body);
+        respond_error(req, 500, "out of memory", NULL, NULL);
+        return;
+    }
+    c->body = body;
+    const char *name = cJSON_GetObjectItemCaseSensitive(body, "model")->valuestring;
+    if (decide(c, name) == 0) {
+        sy_buf out;
+        sy_buf_init(&out);
+        sy_decision_json(&out, c->route, c->route ? sy_policy_id(w->vm, c->route) : NULL,
+                         &c->dec, sy_tokens_estimate_request(body));
+        sy_http_respond(req, 200, "application/json", out.data, out.len);
+        sy_buf_free(&out);
+    }
+    call_free(c);
+}
+
+char *sy_gateway_models_json(const sy_config *cfg, size_t *len)
+{
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < cfg->nmodels; i++) {
+        const sy_model *m = &cfg->models[i];
+        sy_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        sy_buf_json_str(&b, m->id);
+        sy_buf_puts(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
+        sy_buf_json_str(&b, m->provider->id);
+        sy_buf_printf(&b, ",\"switchyard\":{\"kind\":\"model\",\"upstream\":");
+        sy_buf_json_str(&b, m->upstream);
+        sy_buf_printf(&b, ",\"price_per_1k\":{\"input\":%.10g,\"output\":%.10g},"
+                          "\"context_window\":%lld,\"max_output\":%lld,\"capabilities\":[",
+                      m->price_in, m->price_out, (long long)m->context_window,
+                      (long long)m->max_output);
+        static const char *const caps[] = {"json", "tools", "vision", "stream"};
+        int first = 1;
+        for (int k = 0; k < 4; k++) {
+            if (!((m->caps >> k) & 1)) continue;
+            sy_buf_printf(&b, "%s\"%s\"", first ? "" : ",", caps[k]);
+            first = 0;
+        }
+        sy_buf_puts(&b, "],\"tokenizer\":");
+        sy_buf_json_str(&b, m->tokenizer);
+        sy_buf_printf(&b, ",\"latency_ms\":{\"p50\":%.10g,\"p95\":%.10g},\"tags\":[", m->lat_p50_ms,
+                      m->lat_p95_ms);
+        for (int t = 0; t < m->ntags; t++) {
+            if (t) sy_buf_puts(&b, ",");
+            sy_buf_json_str(&b, m->tags[t]);
+        }
+        sy_buf_puts(&b, "]}}");
+    }
+    for (int i = 0; i < cfg->nroutes; i++) {
+        const sy_route *r = &cfg->routes[i];
+        sy_buf_puts(&b, (cfg->nmodels || i) ? ",{\"id\":" : "{\"id\":");
+        sy_buf_json_str(&b, r->name);
+        sy_buf_puts(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"switchyard\","
+                        "\"switchyard\":{\"kind\":\"route\",\"policy\":");
+        const char *slash = strrchr(r->policy_path, '/');
+        sy_buf_json_str(&b, slash ? slash + 1 : r->policy_path);
+        sy_buf_puts(&b, ",\"default\":");
+        sy_buf_json_str(&b, r->default_model->id);
+        sy_buf_puts(&b, "}}");
+    }
+    sy_buf_puts(&b, "]}");
+    *len = b.len;
+    return sy_buf_steal(&b);
+}
+
+void sy_gateway_handle(sy_http_req *req, void *ud)
+{
+    sy_worker *w = ud;
+    const char *method = sy_http_req_method(req);
+    const char *path = sy_http_req_path(req);
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int post = strcmp(method, "POST") == 0;
+
+    if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0) {
+        if (post) {
+            chat_completions(w, req);
+            return;
+        }
+    } else if (strcmp(path, "/v1/models") == 0 || strcmp(path, "/models") == 0) {
+        if (get) {
+            sy_http_respond(req, 200, "application/json", w->models_json, w->models_len);
+            return;
+        }
+    } else if (strcmp(path, "/v1/route") == 0) {
+        if (post) {
+            route_only(w, req);
+            return;
+        }
+    } else if (strcmp(path, "/healthz") == 0) {
+        if (get) {
+            char b[128];
+            int n = snprintf(b, sizeof b, "{\"status\":\"ok\",\"worker\":%d,\"workers\":%d}",
+                             w->index, w->eng->nworkers);
+            sy_http_respond(req, 200, "application/json", b, (size_t)n);
+            return;
+        }
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Unknown path %.200s", path);
+        respond_error(req, 404, msg, NULL, "not_found");
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "Method %.16s is not allowed on %.200s", method, path);
+    sy_http_add_header(req, "allow", post ? "GET, HEAD" : "POST");
+    respond_error(req, 405, msg, NULL, "method_not_allowed");
+}

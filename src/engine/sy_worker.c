@@ -1,0 +1,176 @@
+/* sy_worker.c — N worker threads, each with its own event loop, SO_REUSEPORT listener,
+ * HTTP server, curl multi handle and Lua VM: nothing on the request path is shared or
+ * locked. Workers are built on the calling thread, then each thread only runs its loop.
+ * Stopping: the main thread writes to each worker's wake pipe; the worker stops accepting,
+ * lets requests in flight finish (up to a grace period) and leaves its loop. */
+#include "engine/sy_engine_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#define DRAIN_GRACE_S 10
+
+static int make_listener(const char *host, int port, sy_buf *err)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char service[16];
+    int fd = -1, one = 1;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof service, "%d", port);
+    int gai = getaddrinfo(host, service, &hints, &res);
+    if (gai != 0) {
+        sy_buf_printf(err, "cannot listen on %s:%d: %s\n", host, port, gai_strerror(gai));
+        return -1;
+    }
+    fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        sy_buf_printf(err, "cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+        if (fd >= 0) close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* ============================================================ stop and drain */
+
+static void check_drained(evutil_socket_t fd, short what, void *arg)
+{
+    sy_worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (sy_http_server_inflight(w->srv) == 0 || ++w->draining > DRAIN_GRACE_S * 20) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 50000};
+    evtimer_add(w->grace_ev, &tv);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    sy_worker *w = arg;
+    char buf[16];
+    (void)what;
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    if (w->draining) return;
+    w->draining = 1;
+    sy_http_server_drain(w->srv);
+    check_drained(-1, 0, w);
+}
+
+static void *worker_main(void *arg)
+{
+    sy_worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+/* ============================================================ setup and teardown */
+
+static void worker_cleanup(sy_worker *w)
+{
+    sy_http_server_free(w->srv);
+    sy_upstream_free(w->up);
+    sy_policy_vm_free(w->vm);
+    if (w->wake_ev) event_free(w->wake_ev);
+    if (w->grace_ev) event_free(w->grace_ev);
+    if (w->base) event_base_free(w->base);
+    if (w->listen_fd >= 0) close(w->listen_fd);
+    if (w->wake_fd[0] >= 0) close(w->wake_fd[0]);
+    if (w->wake_fd[1] >= 0) close(w->wake_fd[1]);
+    sy_config_unref(w->cfg);
+    free(w->models_json);
+}
+
+static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *host, int port)
+{
+    w->eng = eng;
+    w->index = index;
+    w->wake_fd[0] = w->wake_fd[1] = -1;
+    w->listen_fd = make_listener(host, port, &eng->err);
+    if (w->listen_fd < 0) return SY_EIO;
+    if (pipe2(w->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) return SY_EIO;
+    w->cfg = sy_config_ref(eng->cfg);
+    w->base = event_base_new();
+    if (!w->base) return SY_ENOMEM;
+    if (sy_upstream_new(&w->up, w->base) != SY_OK) return SY_ENOMEM;
+    int rc = sy_policy_vm_new(&w->vm, w->cfg, &eng->err);
+    if (rc != SY_OK) return rc;
+    w->penv.base = w->base;
+    w->penv.up = w->up;
+    w->models_json = sy_gateway_models_json(w->cfg, &w->models_len);
+    sy_http_server_opts o = {0};
+    o.max_body = w->cfg->max_body;
+    o.on_request = sy_gateway_handle;
+    o.ud = w;
+    rc = sy_http_server_new(&w->srv, w->base, w->listen_fd, &o);
+    if (rc != SY_OK) return rc;
+    w->wake_ev = event_new(w->base, w->wake_fd[0], EV_READ | EV_PERSIST, on_wake, w);
+    w->grace_ev = evtimer_new(w->base, check_drained, w);
+    if (!w->wake_ev || !w->grace_ev) return SY_ENOMEM;
+    event_add(w->wake_ev, NULL);
+    return SY_OK;
+}
+
+int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
+{
+    int rc = SY_OK;
+    eng->workers = calloc((size_t)nworkers, sizeof *eng->workers);
+    if (!eng->workers) return SY_ENOMEM;
+    eng->nworkers = nworkers;
+    for (int i = 0; i < nworkers; i++) eng->workers[i].listen_fd = -1;
+    for (int i = 0; i < nworkers && rc == SY_OK; i++)
+        rc = worker_setup(eng, &eng->workers[i], i, host, port);
+    for (int i = 0; i < nworkers && rc == SY_OK; i++) {
+        if (pthread_create(&eng->workers[i].thread, NULL, worker_main, &eng->workers[i]) != 0) {
+            sy_buf_printf(&eng->err, "cannot start worker thread %d\n", i);
+            rc = SY_ENOMEM;
+            break;
+        }
+        eng->workers[i].started = 1;
+    }
+    if (rc == SY_OK) {
+        sy_log(SY_LOG_INFO, "serve", "switchyard %s listening on %s:%d with %d worker%s, %d models, %d routes",
+               SY_VERSION, host, port, nworkers, nworkers == 1 ? "" : "s", eng->cfg->nmodels,
+               eng->cfg->nroutes);
+        atomic_store(&eng->serving, 1);
+        char c;
+        for (;;) { /* wait for sy_engine_stop */
+            ssize_t n = read(eng->stop_fd[0], &c, 1);
+            if (n > 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
+        }
+        sy_log(SY_LOG_INFO, "serve", "stopping: draining requests in flight");
+    }
+    for (int i = 0; i < nworkers; i++) {
+        sy_worker *w = &eng->workers[i];
+        if (w->started) {
+            ssize_t n = write(w->wake_fd[1], "x", 1);
+            (void)n;
+        }
+    }
+    for (int i = 0; i < nworkers; i++) {
+        if (eng->workers[i].started) pthread_join(eng->workers[i].thread, NULL);
+        worker_cleanup(&eng->workers[i]);
+    }
+    atomic_store(&eng->serving, 0);
+    free(eng->workers);
+    eng->workers = NULL;
+    eng->nworkers = 0;
+    return rc;
+}

@@ -1,0 +1,26 @@
+/* sy_upstream.h — outbound HTTP for one worker: a libcurl multi handle driven by the
+ * worker's libevent loop (CURLMOPT_SOCKETFUNCTION + CURLMOPT_TIMERFUNCTION). Used by the
+ * provider adapters; knows nothing of providers or Lua. Single-threaded, no locks. */
+#ifndef SY_UPSTREAM_H
+#define SY_UPSTREAM_H
+
+#include <curl/curl.h>
+
+struct event_base;
+typedef struct sy_upstream sy_upstream;
+
+/* Called once when a transfer ends (after curl_multi_remove_handle); the easy handle is
+ * still the caller's to clean up. */
+typedef void (*sy_upstream_done_cb)(CURL *easy, CURLcode rc, void *ud);
+
+int sy_upstream_new(sy_upstream **out, struct event_base *base);
+/* Transfers still running are removed without their done callback. */
+void sy_upstream_free(sy_upstream *up);
+/* Starts a configured easy handle. CURLOPT_PRIVATE is used by sy_upstream: do not set it. */
+int sy_upstream_add(sy_upstream *up, CURL *easy, sy_upstream_done_cb done, void *ud);
+/* Cancels a transfer: its connection is closed, no done callback runs. */
+void sy_upstream_cancel(sy_upstream *up, CURL *easy);
+/* Transfers in flight. */
+int sy_upstream_active(const sy_upstream *up);
+
+#endif

@@ -1,0 +1,342 @@
+/* sy_policy.c — LuaJIT VM per worker: sandbox, policy loading, budgeted protected calls and
+ * decision validation (see sy_policy.h). The `switchyard` module and the lazy request view
+ * live in sy_policy_api.c.
+ *
+ * Budget: Debian's LuaJIT is built without LUAJIT_ENABLE_CHECKHOOK, so count hooks never
+ * fire inside JIT-compiled traces. The VM therefore runs with the JIT engine off: every
+ * policy runs in LuaJIT's (fast) interpreter, where the count hook always fires and a
+ * `while true do end` is interrupted when its budget is spent. */
+#include "policy/sy_policy_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <luajit.h>
+#include <lualib.h>
+
+#define HOOK_EVERY 1000 /* VM instructions between budget checks */
+#define DEFAULT_MEM_LIMIT (64u * 1024 * 1024)
+
+/* ============================================================ protected calls */
+
+static int msgh(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = "(error object is not a string)";
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    sy_policy_vm *vm = sy_vm_of(L);
+    if (!vm || !vm->deadline_ns) return;
+    if (sy_now_ns() > vm->deadline_ns) {
+        vm->overran = 1;
+        luaL_error(L, "policy exceeded its time budget of %d us", vm->budget_us);
+    }
+    if ((size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 > vm->mem_limit) {
+        vm->overran = 1;
+        luaL_error(L, "policy exceeded the VM memory limit of %zu bytes", vm->mem_limit);
+    }
+}
+
+/* The one way into Lua: fn and nargs are on the stack; on success nresults are left,
+ * on failure the message (with traceback) is copied to err and the stack is restored. */
+int sy_vm_pcall(sy_policy_vm *vm, int nargs, int nresults, int budget_us, char *err,
+                size_t errlen)
+{
+    lua_State *L = vm->L;
+    int base = lua_gettop(L) - nargs; /* fn's index */
+    lua_pushcfunction(L, msgh);
+    lua_insert(L, base);
+    vm->budget_us = budget_us;
+    vm->overran = 0;
+    vm->deadline_ns = budget_us > 0 ? sy_now_ns() + (uint64_t)budget_us * 1000u : 0;
+    if (budget_us > 0) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    int rc = lua_pcall(L, nargs, nresults, base);
+    if (budget_us > 0) lua_sethook(L, NULL, 0, 0);
+    vm->deadline_ns = 0;
+    if (rc != 0) {
+        const char *msg = lua_tostring(L, -1);
+        snprintf(err, errlen, "%s", msg ? msg : "error");
+        lua_settop(L, base - 1);
+        return SY_EPOLICY;
+    }
+    lua_remove(L, base);
+    return SY_OK;
+}
+
+/* First line of a Lua error (drops the traceback) into dst. */
+static void first_line(char *dst, size_t n, const char *src)
+{
+    size_t len = strcspn(src, "\n");
+    if (len >= n) len = n - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* ============================================================ sandbox */
+
+/* Builds the environment a policy runs in: an allow list of safe functions, fresh copies of
+ * the libraries (a policy cannot change what another sees), `require` limited to
+ * switchyard's own modules, and a metatable that makes unknown globals an error. */
+static int l_strict_index(lua_State *L)
+{
+    return luaL_error(L, "undefined global '%s'", lua_tostring(L, 2));
+}
+
+static int l_strict_newindex(lua_State *L)
+{
+    return luaL_error(L, "policies may not set globals (tried to set '%s'); use local",
+                      lua_tostring(L, 2));
+}
+
+static void copy_lib(lua_State *L, const char *lib, const char *const *names)
+{
+    lua_getglobal(L, lib); /* env lib */
+    lua_newtable(L);       /* env lib copy */
+    for (int i = 0; names[i]; i++) {
+        lua_getfield(L, -2, names[i]);
+        lua_setfield(L, -2, names[i]);
+    }
+    lua_setfield(L, -3, lib);
+    lua_pop(L, 1);
+}
+
+static int l_require(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "sy.modules"); /* mods */
+    lua_getfield(L, -1, name);
+    if (lua_isnil(L, -1))
+        return luaL_error(L, "module '%s' is not available to policies (allowed: switchyard)",
+                          name);
+    return 1;
+}
+
+static void push_sandbox_env(lua_State *L)
+{
+    static const char *const base[] = {"assert", "error", "ipairs", "next", "pairs", "pcall",
+                                       "rawequal", "rawget", "rawset", "select", "setmetatable",
+                                       "tonumber", "tostring", "type", "unpack", "xpcall", NULL};
+    static const char *const str[] = {"byte", "char", "find", "format", "gmatch", "gsub",
+                                      "len", "lower", "match", "rep", "reverse", "sub",
+                                      "upper", NULL};
+    static const char *const tbl[] = {"concat", "insert", "maxn", "remove", "sort", NULL};
+    static const char *const math[] = {"abs", "ceil", "cos", "exp", "floor", "fmod", "huge",
+                                       "log", "log10", "max", "min", "modf", "pi", "pow",
+                                       "random", "sin", "sqrt", "tan", NULL};
+    static const char *const os[] = {"time", "clock", "date", NULL};
+
+    lua_createtable(L, 0, 32); /* env */
+    for (int i = 0; base[i]; i++) {
+        lua_getglobal(L, base[i]);
+        lua_setfield(L, -2, base[i]);
+    }
+    copy_lib(L, "string", str);
+    copy_lib(L, "table", tbl);
+    copy_lib(L, "math", math);
+    copy_lib(L, "os", os);
+    lua_pushcfunction(L, l_require);
+    lua_setfield(L, -2, "require");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "_G");
+    lua_createtable(L, 0, 2); /* env mt */
+    lua_pushcfunction(L, l_strict_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_strict_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2); /* env */
+}
+
+/* ============================================================ loading */
+
+static int load_policy(sy_policy_vm *vm, int idx, sy_buf *diag)
+{
+    lua_State *L = vm->L;
+    const sy_route *r = &vm->cfg->routes[idx];
+    sy_policy_slot *slot = &vm->slots[idx];
+    char chunk[1024], err[2048];
+    const char *key_fmt = "route[%s].policy";
+    char key[256];
+    snprintf(key, sizeof key, key_fmt, r->name);
+    snprintf(chunk, sizeof chunk, "@%s", r->policy_path);
+
+    /* Text only: a policy can never be precompiled bytecode. */
+    if (r->policy_len > 0 && r->policy_src[0] == LUA_SIGNATURE[0]) {
+        sy_buf_printf(diag, "%s:1: %s: bytecode policies are not allowed\n", r->policy_path,
+                      key);
+        return SY_ECONFIG;
+    }
+    if (luaL_loadbuffer(L, r->policy_src, r->policy_len, chunk) != 0) {
+        const char *msg = lua_tostring(L, -1);
+        const char *p = msg ? strstr(msg, ": ") : NULL;
+        if (p)
+            sy_buf_printf(diag, "%.*s: %s: %s\n", (int)(p - msg), msg, key, p + 2);
+        else
+            sy_buf_printf(diag, "%s:0: %s: %s\n", r->policy_path, key, msg ? msg : "error");
+        lua_pop(L, 1);
+        return SY_ECONFIG;
+    }
+    push_sandbox_env(L); /* fn env */
+    lua_setfenv(L, -2);  /* fn */
+    if (sy_vm_pcall(vm, 0, 1, 100000, err, sizeof err) != SY_OK) {
+        char line[1024];
+        first_line(line, sizeof line, err);
+        const char *p = strstr(line, ": ");
+        if (p && strncmp(line, r->policy_path, strlen(r->policy_path)) == 0)
+            sy_buf_printf(diag, "%.*s: %s: %s\n", (int)(p - line), line, key, p + 2);
+        else
+            sy_buf_printf(diag, "%s:1: %s: %s\n", r->policy_path, key, line);
+        return SY_ECONFIG;
+    }
+    /* policy */
+    if (!lua_istable(L, -1)) {
+        sy_buf_printf(diag, "%s:1: %s: the policy must return a table with a route function\n",
+                      r->policy_path, key);
+        lua_pop(L, 1);
+        return SY_ECONFIG;
+    }
+    lua_getfield(L, -1, "route");
+    int ok = lua_isfunction(L, -1);
+    if (ok) {
+        lua_Debug ar;
+        lua_getinfo(L, ">S", &ar); /* pops route */
+        snprintf(slot->where, sizeof slot->where, "%s:%d", ar.short_src, ar.linedefined);
+    } else {
+        lua_pop(L, 1);
+    }
+    if (!ok) {
+        sy_buf_printf(diag, "%s:1: %s: the policy's table has no route function\n",
+                      r->policy_path, key);
+        lua_pop(L, 1);
+        return SY_ECONFIG;
+    }
+    lua_getfield(L, -1, "name");
+    const char *name = lua_tostring(L, -1);
+    if (!name) {
+        const char *slash = strrchr(r->policy_path, '/');
+        name = slash ? slash + 1 : r->policy_path;
+    }
+    snprintf(slot->id, sizeof slot->id, "%.*s@%s", 96, name, r->policy_hash);
+    lua_pop(L, 1);
+    slot->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return SY_OK;
+}
+
+int sy_policy_vm_new(sy_policy_vm **out, sy_config *cfg, sy_buf *diag)
+{
+    sy_policy_vm *vm = calloc(1, sizeof *vm);
+    *out = NULL;
+    if (!vm) return SY_ENOMEM;
+    vm->cfg = sy_config_ref(cfg);
+    vm->mem_limit = DEFAULT_MEM_LIMIT;
+    vm->slots = calloc((size_t)cfg->nroutes + 1, sizeof *vm->slots);
+    vm->L = luaL_newstate();
+    if (!vm->slots || !vm->L) goto oom;
+    luaL_openlibs(vm->L);
+    /* JIT off for the whole VM: see the file comment (budgets must interrupt any loop). */
+    luaJIT_setmode(vm->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    lua_pushlightuserdata(vm->L, vm);
+    lua_setfield(vm->L, LUA_REGISTRYINDEX, "sy.vm");
+    lua_newtable(vm->L);
+    sy_policy_api_open(vm); /* mods switchyard */
+    lua_setfield(vm->L, -2, "switchyard");
+    lua_setfield(vm->L, LUA_REGISTRYINDEX, "sy.modules");
+    sy_policy_api_init_view(vm);
+
+    int rc = SY_OK;
+    for (int i = 0; i < cfg->nroutes; i++) {
+        vm->slots[i].ref = LUA_NOREF;
+        if (!cfg->routes[i].policy_src) continue; /* reported by the config loader */
+        if (load_policy(vm, i, diag) != SY_OK) rc = SY_ECONFIG;
+    }
+    if (rc != SY_OK) {
+        sy_policy_vm_free(vm);
+        return rc;
+    }
+    *out = vm;
+    return SY_OK;
+oom:
+    sy_policy_vm_free(vm);
+    return SY_ENOMEM;
+}
+
+void sy_policy_vm_free(sy_policy_vm *vm)
+{
+    if (!vm) return;
+    if (vm->L) lua_close(vm->L);
+    free(vm->slots);
+    sy_config_unref(vm->cfg);
+    free(vm);
+}
+
+const sy_config *sy_policy_vm_config(const sy_policy_vm *vm)
+{
+    return vm->cfg;
+}
+
+const char *sy_policy_id(const sy_policy_vm *vm, const sy_route *r)
+{
+    int idx = (int)(r - vm->cfg->routes);
+    if (idx < 0 || idx >= vm->cfg->nroutes) return "?";
+    return vm->slots[idx].id;
+}
+
+/* ============================================================ routing */
+
+static void use_default(sy_policy_vm *vm, const sy_route *r, sy_decision *out, const char *why)
+{
+    out->kind = SY_DEC_PICK;
+    out->n = 1;
+    out->models[0] = r->default_model;
+    out->policy_failed = 1;
+    first_line(out->error, sizeof out->error, why);
+    snprintf(out->reason, sizeof out->reason, "policy failed; route default");
+    sy_log(SY_LOG_WARN, "policy", "route %s policy %s failed, using default model %s: %s",
+           r->name, sy_policy_id(vm, r), r->default_model ? r->default_model->id : "?",
+           out->error);
+}
+
+int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
+                    sy_decision *out)
+{
+    lua_State *L = vm->L;
+    int idx = (int)(r - vm->cfg->routes);
+    char err[2048];
+    uint64_t t0 = sy_now_ns();
+    memset(out, 0, sizeof *out);
+
+    if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[idx].ref == LUA_NOREF) {
+        use_default(vm, r, out, "route has no loaded policy");
+        return SY_EPOLICY;
+    }
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->slots[idx].ref); /* policy */
+    lua_getfield(L, -1, "route");                          /* policy route */
+    sy_policy_api_push_request(vm, req);                   /* policy route req */
+    vm->cur_where = vm->slots[idx].where;
+    lua_newtable(L);                                       /* policy route req ctx */
+    int rc = sy_vm_pcall(vm, 2, 1, r->budget_us, err, sizeof err);
+    if (rc == SY_OK) {
+        /* policy result */
+        rc = sy_policy_api_read_decision(vm, -1, out, err, sizeof err);
+    }
+    sy_policy_api_close_request(vm);
+    lua_settop(L, top);
+    out->eval_us = (double)(sy_now_ns() - t0) / 1000.0;
+    if (rc != SY_OK) {
+        char msg[2048];
+        snprintf(msg, sizeof msg, "%s", err);
+        use_default(vm, r, out, msg);
+        out->eval_us = (double)(sy_now_ns() - t0) / 1000.0;
+        return SY_EPOLICY;
+    }
+    return SY_OK;
+}

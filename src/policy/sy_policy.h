@@ -1,0 +1,52 @@
+/* sy_policy.h — the Lua policy engine: one LuaJIT VM per worker holding every route's
+ * policy, a sandbox built from an allow list, a time budget per call, and the decision a
+ * policy returns. Implemented in sy_policy.c (VM, sandbox, calls) and sy_policy_api.c (the
+ * `switchyard` Lua module and the lazy request view). Never calls curl. */
+#ifndef SY_POLICY_H
+#define SY_POLICY_H
+
+#include <cjson/cJSON.h>
+
+#include "registry/sy_config.h"
+
+#define SY_MAX_CHAIN 8
+
+enum { SY_DEC_PICK = 1, SY_DEC_CHAIN = 2, SY_DEC_CASCADE = 3, SY_DEC_HEDGE = 4 };
+
+typedef struct sy_decision {
+    int kind;                            /* SY_DEC_* */
+    int n;                               /* models in the chain (>= 1) */
+    const sy_model *models[SY_MAX_CHAIN];
+    char reason[256];
+    int policy_failed;                   /* 1: the route's default model was used */
+    char error[512];                     /* why, when policy_failed */
+    double eval_us;                      /* time spent in the policy */
+} sy_decision;
+
+/* What a policy may see of a request. Everything is converted to Lua lazily, on first read.
+ * The pointers are borrowed for the duration of sy_policy_route(). */
+typedef struct sy_request_view {
+    const cJSON *body;                   /* the parsed Chat Completions request */
+    const char *model;                   /* the requested model/route name */
+    const char *const *meta_headers;     /* name, value pairs: x-switchyard-* with the prefix
+                                            removed, lower case */
+    int nmeta;
+} sy_request_view;
+
+typedef struct sy_policy_vm sy_policy_vm;
+
+/* Creates a VM for cfg (a reference is taken) and compiles every route's policy. On
+ * failure returns SY_ECONFIG with "file:line: route[name].policy: message" lines in diag. */
+int sy_policy_vm_new(sy_policy_vm **out, sy_config *cfg, sy_buf *diag);
+void sy_policy_vm_free(sy_policy_vm *vm);
+const sy_config *sy_policy_vm_config(const sy_policy_vm *vm);
+/* "name@hash" of a route's policy. */
+const char *sy_policy_id(const sy_policy_vm *vm, const sy_route *r);
+
+/* Runs r's policy on req. Always fills *out with a usable decision: if the policy errors,
+ * overruns its budget or returns garbage, the route's default model is used, out->
+ * policy_failed is set and the error is logged. Returns SY_OK or SY_EPOLICY. */
+int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
+                    sy_decision *out);
+
+#endif

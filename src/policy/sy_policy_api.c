@@ -1,0 +1,468 @@
+/* sy_policy_api.c — what a policy sees: the `switchyard` Lua module (decision builders,
+ * registry lookups, log, now) and the lazy read-only request view `req`. Works with
+ * sy_policy.c, which owns the VM and calls into here. */
+#include "policy/sy_policy_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <lauxlib.h>
+
+#include "tokens/sy_tokens.h"
+
+#define CJSON_MAX_DEPTH 64
+
+sy_policy_vm *sy_vm_of(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "sy.vm");
+    sy_policy_vm *vm = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return vm;
+}
+
+int sy_policy_api_error(lua_State *L, const char *fmt, ...)
+{
+    lua_Debug ar;
+    va_list ap;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+        lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+    } else {
+        sy_policy_vm *vm = sy_vm_of(L);
+        lua_pushfstring(L, "%s: (in a tail call from route()) ",
+                        vm && vm->cur_where ? vm->cur_where : "?");
+    }
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* ============================================================ cJSON → Lua */
+
+static void push_json(lua_State *L, const cJSON *j, int depth)
+{
+    if (depth > CJSON_MAX_DEPTH) {
+        lua_pushnil(L);
+        return;
+    }
+    if (cJSON_IsString(j)) {
+        lua_pushstring(L, j->valuestring);
+    } else if (cJSON_IsNumber(j)) {
+        lua_pushnumber(L, j->valuedouble);
+    } else if (cJSON_IsBool(j)) {
+        lua_pushboolean(L, cJSON_IsTrue(j));
+    } else if (cJSON_IsArray(j)) {
+        lua_createtable(L, cJSON_GetArraySize(j), 0);
+        int i = 1;
+        for (const cJSON *c = j->child; c; c = c->next) {
+            push_json(L, c, depth + 1);
+            lua_rawseti(L, -2, i++);
+        }
+    } else if (cJSON_IsObject(j)) {
+        lua_createtable(L, 0, 4);
+        for (const cJSON *c = j->child; c; c = c->next) {
+            if (!c->string || cJSON_IsNull(c)) continue;
+            push_json(L, c, depth + 1);
+            lua_setfield(L, -2, c->string);
+        }
+    } else {
+        lua_pushnil(L);
+    }
+}
+
+static int role_is(const cJSON *msg, const char *role)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(msg, "role");
+    return cJSON_IsString(r) && strcmp(r->valuestring, role) == 0;
+}
+
+/* ============================================================ the request view */
+
+static const char REQ_GEN_KEY = 0; /* address used as a private key in the view table */
+
+static int l_req_newindex(lua_State *L)
+{
+    return luaL_error(L, "req is read-only (tried to set '%s')", lua_tostring(L, 2));
+}
+
+static int l_req_index(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    lua_pushlightuserdata(L, (void *)&REQ_GEN_KEY);
+    lua_rawget(L, 1);
+    unsigned gen = (unsigned)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (!vm->cur || gen != vm->req_gen)
+        return luaL_error(L, "req used after route() returned (do not keep it between calls)");
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
+    const char *k = lua_tostring(L, 2);
+    const sy_request_view *req = vm->cur;
+    const cJSON *body = req->body;
+    sy_buf b;
+
+    if (strcmp(k, "model") == 0) {
+        lua_pushstring(L, req->model);
+    } else if (strcmp(k, "meta") == 0) {
+        lua_createtable(L, 0, 4);
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+        for (const cJSON *c = cJSON_IsObject(md) ? md->child : NULL; c; c = c->next) {
+            if (!c->string || cJSON_IsNull(c) || cJSON_IsObject(c) || cJSON_IsArray(c))
+                continue;
+            push_json(L, c, 0);
+            lua_setfield(L, -2, c->string);
+        }
+        for (int i = 0; i < req->nmeta; i++) { /* headers win over body metadata */
+            lua_pushstring(L, req->meta_headers[2 * i + 1]);
+            lua_setfield(L, -2, req->meta_headers[2 * i]);
+        }
+    } else if (strcmp(k, "messages") == 0) {
+        push_json(L, cJSON_GetObjectItemCaseSensitive(body, "messages"), 0);
+    } else if (strcmp(k, "text") == 0 || strcmp(k, "system") == 0) {
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(body, "messages");
+        sy_buf_init(&b);
+        if (k[0] == 't') {
+            const cJSON *last = NULL;
+            for (const cJSON *m = msgs ? msgs->child : NULL; m; m = m->next)
+                if (role_is(m, "user")) last = m;
+            if (last) sy_chat_content_text(last, &b);
+        } else {
+            for (const cJSON *m = msgs ? msgs->child : NULL; m; m = m->next) {
+                if (!role_is(m, "system") && !role_is(m, "developer")) continue;
+                if (b.len) sy_buf_puts(&b, "\n");
+                sy_chat_content_text(m, &b);
+            }
+        }
+        lua_pushlstring(L, b.data ? b.data : "", b.len);
+        sy_buf_free(&b);
+    } else if (strcmp(k, "tokens") == 0) {
+        lua_pushinteger(L, sy_tokens_estimate_request(body));
+    } else if (strcmp(k, "max_tokens") == 0) {
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(body, "max_completion_tokens");
+        if (!cJSON_IsNumber(mt)) mt = cJSON_GetObjectItemCaseSensitive(body, "max_tokens");
+        if (cJSON_IsNumber(mt))
+            lua_pushnumber(L, mt->valuedouble);
+        else
+            lua_pushnil(L);
+    } else if (strcmp(k, "stream") == 0) {
+        lua_pushboolean(L, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream")));
+    } else if (strcmp(k, "response_format") == 0 || strcmp(k, "tools") == 0 ||
+               strcmp(k, "tool_choice") == 0 || strcmp(k, "user") == 0) {
+        push_json(L, cJSON_GetObjectItemCaseSensitive(body, k), 0);
+    } else {
+        return 0; /* unknown fields read as nil; nothing is cached */
+    }
+    /* cache: the next read of this field costs a table lookup */
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+void sy_policy_api_init_view(sy_policy_vm *vm)
+{
+    lua_State *L = vm->L;
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, l_req_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_req_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setfield(L, LUA_REGISTRYINDEX, "sy.req_mt");
+}
+
+void sy_policy_api_push_request(sy_policy_vm *vm, const sy_request_view *req)
+{
+    lua_State *L = vm->L;
+    vm->cur = req;
+    vm->req_gen++;
+    lua_createtable(L, 0, 8);
+    lua_pushlightuserdata(L, (void *)&REQ_GEN_KEY);
+    lua_pushinteger(L, (lua_Integer)vm->req_gen);
+    lua_rawset(L, -3);
+    lua_getfield(L, LUA_REGISTRYINDEX, "sy.req_mt");
+    lua_setmetatable(L, -2);
+}
+
+void sy_policy_api_close_request(sy_policy_vm *vm)
+{
+    vm->cur = NULL;
+}
+
+/* ============================================================ decisions */
+
+static const char *const KIND_NAMES[] = {NULL, "pick", "chain", "cascade", "hedge"};
+
+static int kind_of(const char *s)
+{
+    for (int i = 1; i <= SY_DEC_HEDGE; i++)
+        if (strcmp(s, KIND_NAMES[i]) == 0) return i;
+    return 0;
+}
+
+/* Model id of the value at idx: a string or a model table from sy.model(). NULL if neither. */
+static const char *model_name_at(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
+    if (lua_type(L, idx) == LUA_TTABLE) {
+        lua_getfield(L, idx, "id");
+        const char *s = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the string stays reachable through the table */
+        return s;
+    }
+    return NULL;
+}
+
+/* Builds {kind=, models={...}, reason=} from the list part of the table at idx (for chain,
+ * cascade, hedge) and copies its named options. Raises a Lua error naming the caller's
+ * file:line on a bad model. */
+static int build_decision(lua_State *L, int kind)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    const char *fname = KIND_NAMES[kind];
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)lua_objlen(L, 1);
+    if (n == 0) return sy_policy_api_error(L, "sy.%s: needs at least one model", fname);
+    if (n > SY_MAX_CHAIN)
+        return sy_policy_api_error(L, "sy.%s: at most %d models (got %d)", fname, SY_MAX_CHAIN, n);
+    if (kind == SY_DEC_HEDGE && n < 2) return sy_policy_api_error(L, "sy.hedge: needs two models");
+    lua_createtable(L, 0, 4); /* t d */
+    lua_pushstring(L, fname);
+    lua_setfield(L, -2, "kind");
+    lua_createtable(L, n, 0); /* t d models */
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        const char *id = model_name_at(L, -1);
+        if (!id)
+            return sy_policy_api_error(L, "sy.%s: entry %d must be a model id (got %s)", fname, i,
+                              luaL_typename(L, -1));
+        if (!sy_config_model(vm->cfg, id))
+            return sy_policy_api_error(L, "sy.%s: unknown model '%s'", fname, id);
+        lua_pushstring(L, id);
+        lua_rawseti(L, -3, i);
+        lua_pop(L, 1);
+    }
+    lua_setfield(L, -2, "models"); /* t d */
+    lua_pushnil(L);
+    while (lua_next(L, 1)) { /* copy named options (reason, accept, after_ms, ...) */
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (strcmp(lua_tostring(L, -2), "reason") == 0 && !lua_isstring(L, -1))
+                return sy_policy_api_error(L, "sy.%s: reason must be a string", fname);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    return 1;
+}
+
+static int l_chain(lua_State *L)
+{
+    return build_decision(L, SY_DEC_CHAIN);
+}
+
+static int l_cascade(lua_State *L)
+{
+    return build_decision(L, SY_DEC_CASCADE);
+}
+
+static int l_hedge(lua_State *L)
+{
+    return build_decision(L, SY_DEC_HEDGE);
+}
+
+/* sy.pick(model [, reason | {reason=...}]) */
+static int l_pick(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    const char *id = model_name_at(L, 1);
+    if (!id) return sy_policy_api_error(L, "sy.pick: expected a model id (got %s)", luaL_typename(L, 1));
+    if (!sy_config_model(vm->cfg, id)) return sy_policy_api_error(L, "sy.pick: unknown model '%s'", id);
+    lua_createtable(L, 0, 3);
+    lua_pushliteral(L, "pick");
+    lua_setfield(L, -2, "kind");
+    lua_createtable(L, 1, 0);
+    lua_pushstring(L, id);
+    lua_rawseti(L, -2, 1);
+    lua_setfield(L, -2, "models");
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        lua_pushvalue(L, 2);
+        lua_setfield(L, -2, "reason");
+    } else if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_getfield(L, 2, "reason");
+        if (!lua_isnil(L, -1) && !lua_isstring(L, -1))
+            return sy_policy_api_error(L, "sy.pick: reason must be a string");
+        lua_setfield(L, -2, "reason");
+    } else if (!lua_isnoneornil(L, 2)) {
+        return sy_policy_api_error(L, "sy.pick: second argument must be a reason or an options table");
+    }
+    return 1;
+}
+
+static void push_model(lua_State *L, const sy_model *m)
+{
+    lua_createtable(L, 0, 12);
+    lua_pushstring(L, m->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, m->provider ? m->provider->id : "");
+    lua_setfield(L, -2, "provider");
+    lua_pushstring(L, m->upstream);
+    lua_setfield(L, -2, "upstream");
+    lua_pushnumber(L, m->price_in);
+    lua_setfield(L, -2, "price_in");
+    lua_pushnumber(L, m->price_out);
+    lua_setfield(L, -2, "price_out");
+    lua_pushnumber(L, (lua_Number)m->context_window);
+    lua_setfield(L, -2, "context_window");
+    lua_pushnumber(L, (lua_Number)m->max_output);
+    lua_setfield(L, -2, "max_output");
+    lua_pushnumber(L, m->lat_p50_ms);
+    lua_setfield(L, -2, "latency_p50");
+    lua_pushnumber(L, m->lat_p95_ms);
+    lua_setfield(L, -2, "latency_p95");
+    lua_pushstring(L, m->tokenizer);
+    lua_setfield(L, -2, "tokenizer");
+    lua_createtable(L, 0, 4);
+    static const char *const caps[] = {"json", "tools", "vision", "stream"};
+    for (int i = 0; i < 4; i++) {
+        lua_pushboolean(L, (m->caps >> i) & 1);
+        lua_setfield(L, -2, caps[i]);
+    }
+    lua_setfield(L, -2, "capabilities");
+    lua_createtable(L, m->ntags, 0);
+    for (int i = 0; i < m->ntags; i++) {
+        lua_pushstring(L, m->tags[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "tags");
+}
+
+/* sy.model(id) → model table or nil */
+static int l_model(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    const sy_model *m = sy_config_model(vm->cfg, luaL_checkstring(L, 1));
+    if (!m) return 0;
+    push_model(L, m);
+    return 1;
+}
+
+/* sy.models() → every registry model, in declaration order */
+static int l_models(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    lua_createtable(L, vm->cfg->nmodels, 0);
+    for (int i = 0; i < vm->cfg->nmodels; i++) {
+        push_model(L, &vm->cfg->models[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_log(lua_State *L)
+{
+    lua_Debug ar;
+    char where[256] = "?";
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
+        snprintf(where, sizeof where, "%s:%d", ar.short_src, ar.currentline);
+    const char *msg = luaL_checkstring(L, 1);
+    sy_log(SY_LOG_INFO, "policy", "%s: %s", where, msg);
+    return 0;
+}
+
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)sy_wall_ms() / 1000.0);
+    return 1;
+}
+
+void sy_policy_api_open(sy_policy_vm *vm)
+{
+    static const luaL_Reg fns[] = {{"pick", l_pick},     {"chain", l_chain},
+                                   {"cascade", l_cascade}, {"hedge", l_hedge},
+                                   {"model", l_model},   {"models", l_models},
+                                   {"log", l_log},       {"now", l_now},
+                                   {NULL, NULL}};
+    lua_State *L = vm->L;
+    lua_createtable(L, 0, 12);
+    for (int i = 0; fns[i].name; i++) {
+        lua_pushcfunction(L, fns[i].func);
+        lua_setfield(L, -2, fns[i].name);
+    }
+    lua_pushstring(L, SY_VERSION);
+    lua_setfield(L, -2, "version");
+}
+
+/* Reads the result of route(): a model id, a decision built by sy.*, or a plain list. */
+int sy_policy_api_read_decision(sy_policy_vm *vm, int idx, sy_decision *out, char *err,
+                                size_t errlen)
+{
+    lua_State *L = vm->L;
+    int top = lua_gettop(L);
+    int rc = SY_EPOLICY;
+    idx = idx < 0 ? top + idx + 1 : idx;
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        const sy_model *m = sy_config_model(vm->cfg, lua_tostring(L, idx));
+        if (!m) {
+            snprintf(err, errlen, "route() returned unknown model '%s'", lua_tostring(L, idx));
+            goto done;
+        }
+        out->kind = SY_DEC_PICK;
+        out->n = 1;
+        out->models[0] = m;
+        rc = SY_OK;
+        goto done;
+    }
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        snprintf(err, errlen, "route() must return a model id or a decision (got %s)",
+                 luaL_typename(L, idx));
+        goto done;
+    }
+    lua_getfield(L, idx, "kind");
+    if (lua_isnil(L, -1)) {
+        out->kind = SY_DEC_CHAIN; /* a plain list of model ids */
+        lua_pushvalue(L, idx);
+    } else {
+        out->kind = lua_type(L, -1) == LUA_TSTRING ? kind_of(lua_tostring(L, -1)) : 0;
+        if (!out->kind) {
+            snprintf(err, errlen, "route() returned a decision of unknown kind");
+            goto done;
+        }
+        lua_getfield(L, idx, "models");
+        if (!lua_istable(L, -1)) {
+            snprintf(err, errlen, "route() returned a decision without models");
+            goto done;
+        }
+    }
+    int list = lua_gettop(L);
+    int n = (int)lua_objlen(L, list);
+    if (n < 1 || n > SY_MAX_CHAIN) {
+        snprintf(err, errlen, "route() returned %d models (1 to %d allowed)", n, SY_MAX_CHAIN);
+        goto done;
+    }
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, list, i);
+        const char *id = model_name_at(L, -1);
+        const sy_model *m = id ? sy_config_model(vm->cfg, id) : NULL;
+        if (!m) {
+            snprintf(err, errlen, "route() returned unknown model '%s' at position %d",
+                     id ? id : luaL_typename(L, -1), i);
+            goto done;
+        }
+        out->models[i - 1] = m;
+        lua_pop(L, 1);
+    }
+    out->n = n;
+    lua_getfield(L, idx, "reason");
+    if (lua_isstring(L, -1)) snprintf(out->reason, sizeof out->reason, "%s", lua_tostring(L, -1));
+    rc = SY_OK;
+done:
+    lua_settop(L, top);
+    return rc;
+}

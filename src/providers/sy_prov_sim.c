@@ -1,0 +1,256 @@
+/* sy_prov_sim.c — built-in simulated models: answer in-process with no network, on the
+ * worker's event loop (timers, never sleeping), streaming included. Latency to the first
+ * token is log-normal, fitted to the model's p50/p95; tokens then arrive at a steady pace.
+ * Everything random is drawn from a generator seeded by (provider seed, model, request), so
+ * the same request to the same model gives the same answer, timing and failures. */
+#include "providers/sy_provider.h"
+#include "tokens/sy_tokens.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+typedef struct sim_state {
+    sy_attempt *a;
+    struct event *timer;
+    uint64_t rng;
+    int ntokens;         /* answer length in tokens */
+    int sent;            /* tokens streamed so far */
+    int fail_status;     /* 0, or the status this attempt fails with */
+    int truncated;       /* hit max_tokens */
+    long prompt_tokens;
+    double token_gap_ms;
+    char id[48];
+    long created;
+    int json_mode;
+    sy_buf text;         /* the whole answer */
+} sim_state;
+
+static const char *const WORDS[] = {
+    "the",     "request", "was",     "routed", "to",      "a",       "simulated", "model",
+    "which",   "answers", "quickly", "and",    "cheaply", "with",    "plausible", "text",
+    "for",     "testing", "routing", "policies", "without", "network", "access",   "or",
+    "keys",    "it",      "reports", "usage",  "tokens",  "latency", "cost",      "savings"};
+
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *s)
+{
+    return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Log-normal with the given median and 95th percentile. */
+static double lognormal(uint64_t *s, double p50, double p95)
+{
+    if (p50 <= 0) return 0;
+    double sigma = p95 > p50 ? (log(p95) - log(p50)) / 1.6448536 : 0;
+    double u1 = uniform(s), u2 = uniform(s);
+    if (u1 < 1e-12) u1 = 1e-12;
+    double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return exp(log(p50) + sigma * z);
+}
+
+static void sim_free(sim_state *s)
+{
+    if (!s) return;
+    if (s->timer) event_free(s->timer);
+    sy_buf_free(&s->text);
+    free(s);
+}
+
+static void arm(sim_state *s, double ms)
+{
+    double scaled = ms * s->a->model->provider->time_scale;
+    if (scaled < 0) scaled = 0;
+    struct timeval tv = {(long)(scaled / 1000), (long)fmod(scaled * 1000, 1000000)};
+    evtimer_add(s->timer, &tv);
+}
+
+static cJSON *usage(const sim_state *s)
+{
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)s->prompt_tokens);
+    cJSON_AddNumberToObject(u, "completion_tokens", s->ntokens);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)s->prompt_tokens + s->ntokens);
+    return u;
+}
+
+static cJSON *envelope(const sim_state *s, const char *object)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", s->id);
+    cJSON_AddStringToObject(o, "object", object);
+    cJSON_AddNumberToObject(o, "created", (double)s->created);
+    cJSON_AddStringToObject(o, "model", s->a->model->upstream);
+    return o;
+}
+
+/* The text of token i (words, with a leading space after the first). */
+static void token_text(const sim_state *s, int i, sy_buf *out)
+{
+    /* derive per-token words from the attempt's seed, independent of the stream pace */
+    uint64_t r = s->rng ^ (0x5bd1e995ull * (uint64_t)(i + 1));
+    const char *w = WORDS[next_u64(&r) % SY_ARRAY_LEN(WORDS)];
+    if (i > 0) sy_buf_puts(out, " ");
+    sy_buf_puts(out, w);
+    if (i == s->ntokens - 1 && !s->truncated) sy_buf_puts(out, ".");
+}
+
+static void build_text(sim_state *s)
+{
+    sy_buf words;
+    sy_buf_init(&words);
+    for (int i = 0; i < s->ntokens; i++) token_text(s, i, &words);
+    if (s->json_mode) {
+        sy_buf_puts(&s->text, "{\"answer\":");
+        sy_buf_json_str(&s->text, words.data ? words.data : "");
+        sy_buf_puts(&s->text, ",\"model\":");
+        sy_buf_json_str(&s->text, s->a->model->id);
+        sy_buf_puts(&s->text, "}");
+    } else {
+        sy_buf_append(&s->text, words.data ? words.data : "", words.len);
+    }
+    sy_buf_free(&words);
+}
+
+static void finish_fail(sim_state *s)
+{
+    sy_attempt *a = s->a;
+    char msg[64], body[256];
+    int status = s->fail_status;
+    snprintf(msg, sizeof msg, "HTTP %d", status);
+    snprintf(body, sizeof body,
+             "{\"error\":{\"message\":\"simulated failure of %s\",\"type\":\"server_error\","
+             "\"param\":null,\"code\":null}}",
+             a->model->id);
+    a->priv = NULL;
+    sim_free(s);
+    a->ev->on_fail(a, SY_OUT_HTTP, status, msg, body);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sim_state *s = arg;
+    sy_attempt *a = s->a;
+    (void)fd;
+    (void)what;
+    if (s->fail_status) {
+        finish_fail(s);
+        return;
+    }
+    const char *finish = s->truncated ? "length" : "stop";
+    if (!a->stream) {
+        cJSON *resp = envelope(s, "chat.completion");
+        cJSON *choices = cJSON_AddArrayToObject(resp, "choices");
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c, "index", 0);
+        cJSON *msg = cJSON_AddObjectToObject(c, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        cJSON_AddStringToObject(msg, "content", s->text.data ? s->text.data : "");
+        cJSON_AddStringToObject(c, "finish_reason", finish);
+        cJSON_AddItemToArray(choices, c);
+        cJSON_AddItemToObject(resp, "usage", usage(s));
+        a->priv = NULL;
+        sim_free(s);
+        a->ev->on_done(a, resp);
+        return;
+    }
+    /* stream: one token per tick (the JSON-mode answer goes out in one chunk) */
+    cJSON *chunk = envelope(s, "chat.completion.chunk");
+    cJSON *choices = cJSON_AddArrayToObject(chunk, "choices");
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *delta = cJSON_AddObjectToObject(c, "delta");
+    int last;
+    if (s->sent == 0) cJSON_AddStringToObject(delta, "role", "assistant");
+    if (s->json_mode) {
+        cJSON_AddStringToObject(delta, "content", s->text.data ? s->text.data : "");
+        s->sent = s->ntokens;
+    } else {
+        sy_buf piece;
+        sy_buf_init(&piece);
+        token_text(s, s->sent, &piece);
+        cJSON_AddStringToObject(delta, "content", piece.data ? piece.data : "");
+        sy_buf_free(&piece);
+        s->sent++;
+    }
+    last = s->sent >= s->ntokens;
+    if (last) {
+        cJSON_AddStringToObject(c, "finish_reason", finish);
+    } else {
+        cJSON_AddNullToObject(c, "finish_reason");
+    }
+    cJSON_AddItemToArray(choices, c);
+    if (last) cJSON_AddItemToObject(chunk, "usage", usage(s));
+    a->ev->on_chunk(a, chunk);
+    if (last) {
+        a->priv = NULL;
+        sim_free(s);
+        a->ev->on_done(a, NULL);
+        return;
+    }
+    arm(s, s->token_gap_ms);
+}
+
+int sy_prov_sim_start(sy_attempt *a)
+{
+    const sy_model *m = a->model;
+    const sy_sim_cfg *cfg = &m->sim;
+    sim_state *s = calloc(1, sizeof *s);
+    if (!s) return SY_ENOMEM;
+    s->a = a;
+    sy_buf_init(&s->text);
+    s->timer = evtimer_new(a->env->base, on_timer, s);
+    if (!s->timer) goto oom;
+
+    /* seed = f(provider seed, model, messages): deterministic per request */
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(a->request, "messages");
+    char *mtext = msgs ? cJSON_PrintUnformatted(msgs) : NULL;
+    uint64_t seed = sy_hash64(m->id, strlen(m->id), m->provider->seed);
+    s->rng = sy_hash64(mtext ? mtext : "", mtext ? strlen(mtext) : 0, seed);
+    free(mtext);
+
+    s->prompt_tokens = sy_tokens_estimate_request(a->request);
+    s->ntokens = cfg->out_min + (int)(uniform(&s->rng) * (cfg->out_max - cfg->out_min + 1));
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(a->request, "max_completion_tokens");
+    if (!cJSON_IsNumber(mt)) mt = cJSON_GetObjectItemCaseSensitive(a->request, "max_tokens");
+    if (cJSON_IsNumber(mt) && mt->valuedouble >= 1 && mt->valuedouble < s->ntokens) {
+        s->ntokens = (int)mt->valuedouble;
+        s->truncated = 1;
+    }
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(a->request, "response_format");
+    const cJSON *rft = rf ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
+    s->json_mode = cJSON_IsString(rft) && strcmp(rft->valuestring, "text") != 0;
+    if (uniform(&s->rng) < cfg->failure_rate) s->fail_status = cfg->failure_status;
+    uint64_t idr = s->rng;
+    snprintf(s->id, sizeof s->id, "chatcmpl-sim-%016llx", (unsigned long long)next_u64(&idr));
+    s->created = (long)(sy_wall_ms() / 1000);
+    s->token_gap_ms = 1000.0 / cfg->tokens_per_s;
+    build_text(s);
+
+    double ttft = lognormal(&s->rng, cfg->ttft_p50_ms, cfg->ttft_p95_ms);
+    /* a non-streamed answer arrives when the last token would have */
+    double delay = a->stream || s->fail_status ? ttft : ttft + s->ntokens * s->token_gap_ms;
+    a->priv = s;
+    arm(s, delay);
+    return SY_OK;
+oom:
+    sim_free(s);
+    return SY_ENOMEM;
+}
+
+void sy_prov_sim_cancel(sy_attempt *a)
+{
+    sim_state *s = a->priv;
+    a->priv = NULL;
+    sim_free(s);
+}

@@ -1,0 +1,36 @@
+/* sy_provider.c — dispatch from a model's provider kind to its adapter (sy_provider.h). */
+#include "providers/sy_provider.h"
+
+int sy_provider_start(sy_attempt *a)
+{
+    a->priv = NULL;
+    a->retry_after_ms = -1;
+    switch (a->model->provider->kind) {
+    case SY_PROV_OPENAI: return sy_prov_openai_start(a);
+    case SY_PROV_SIM: return sy_prov_sim_start(a);
+    default: return SY_EINVAL;
+    }
+}
+
+void sy_provider_cancel(sy_attempt *a)
+{
+    if (!a->priv) return;
+    switch (a->model->provider->kind) {
+    case SY_PROV_OPENAI: sy_prov_openai_cancel(a); break;
+    case SY_PROV_SIM: sy_prov_sim_cancel(a); break;
+    default: break;
+    }
+}
+
+const char *sy_outcome_name(int outcome)
+{
+    switch (outcome) {
+    case SY_OUT_OK: return "ok";
+    case SY_OUT_HTTP: return "http";
+    case SY_OUT_TIMEOUT: return "timeout";
+    case SY_OUT_CONNECT: return "connect";
+    case SY_OUT_RESET: return "reset";
+    case SY_OUT_INVALID: return "invalid";
+    default: return "error";
+    }
+}

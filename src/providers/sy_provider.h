@@ -1,0 +1,71 @@
+/* sy_provider.h — one interface for every upstream API family. The engine starts an attempt
+ * on a model; the adapter (sy_prov_openai.c, sy_prov_sim.c) reports back through three
+ * events. Adapters know nothing of the inbound server or of Lua. */
+#ifndef SY_PROVIDER_H
+#define SY_PROVIDER_H
+
+#include <cjson/cJSON.h>
+
+#include "http/sy_upstream.h"
+#include "registry/sy_config.h"
+
+struct event_base;
+
+/* What an adapter may use from its worker. */
+typedef struct sy_provider_env {
+    struct event_base *base;
+    sy_upstream *up;
+} sy_provider_env;
+
+/* How an attempt ended, as shown in x-switchyard-attempts. */
+enum {
+    SY_OUT_OK = 0,
+    SY_OUT_HTTP,      /* the upstream answered with an error status */
+    SY_OUT_TIMEOUT,   /* connect or total timeout */
+    SY_OUT_CONNECT,   /* refused, unreachable, DNS */
+    SY_OUT_RESET,     /* connection lost, or a stream cut short */
+    SY_OUT_INVALID,   /* a 2xx answer that is not a valid completion */
+};
+
+typedef struct sy_attempt sy_attempt;
+
+/* After on_done or on_fail the adapter never touches the attempt again; the engine may free
+ * it inside those callbacks. on_chunk must neither free nor cancel the attempt. */
+typedef struct sy_attempt_events {
+    /* stream: one chunk object ("chat.completion.chunk"); ownership passes to the callee */
+    void (*on_chunk)(sy_attempt *a, cJSON *chunk);
+    /* non-stream: the whole completion (owned by the callee); stream: NULL at a clean end */
+    void (*on_done)(sy_attempt *a, cJSON *response);
+    /* status: the HTTP status for SY_OUT_HTTP; body: the upstream's error body or NULL;
+     * retry_after_ms: from a Retry-After header, or -1 */
+    void (*on_fail)(sy_attempt *a, int outcome, int status, const char *message,
+                    const char *body);
+} sy_attempt_events;
+
+struct sy_attempt {
+    /* set by the engine before sy_provider_start */
+    const sy_model *model;
+    cJSON *request;      /* the client's request; adapters may change "model" temporarily */
+    int stream;
+    const sy_attempt_events *ev;
+    void *ud;
+    sy_provider_env *env;
+    /* set by the adapter */
+    void *priv;
+    int retry_after_ms;  /* from the upstream, -1 if none */
+};
+
+/* Starts the attempt; events follow asynchronously (never from inside this call). */
+int sy_provider_start(sy_attempt *a);
+/* Stops a running attempt: no further events. A no-op after on_done/on_fail. */
+void sy_provider_cancel(sy_attempt *a);
+
+/* Adapters. */
+int sy_prov_openai_start(sy_attempt *a);
+void sy_prov_openai_cancel(sy_attempt *a);
+int sy_prov_sim_start(sy_attempt *a);
+void sy_prov_sim_cancel(sy_attempt *a);
+
+const char *sy_outcome_name(int outcome);
+
+#endif

@@ -1,0 +1,873 @@
+/* sy_config.c — reads a Lua config file into an immutable sy_config snapshot (sy_config.h).
+ *
+ * The config file runs in a throw-away Lua state whose environment holds only safe base
+ * functions plus four declarations: server{}, provider{}, model{}, route{}. Each call records
+ * the line it was made on, so every problem is reported as "file:line: key: message", like
+ * `nginx -t`. Validation collects every problem instead of stopping at the first. */
+#include "registry/sy_config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#define DEFAULT_MAX_BODY (8u * 1024 * 1024)
+
+/* ============================================================ diagnostics */
+
+typedef struct loader {
+    lua_State *L;
+    sy_config *cfg;
+    sy_buf *diag;
+    int errors;
+    const char *file; /* cfg->path */
+} loader;
+
+static void problem(loader *ld, const char *file, int line, const char *key, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
+
+static void problem(loader *ld, const char *file, int line, const char *key, const char *fmt,
+                    ...)
+{
+    va_list ap;
+    ld->errors++;
+    sy_buf_printf(ld->diag, "%s:%d: %s: ", file ? file : ld->file, line, key);
+    va_start(ap, fmt);
+    sy_buf_vprintf(ld->diag, fmt, ap);
+    va_end(ap);
+    sy_buf_puts(ld->diag, "\n");
+}
+
+/* ============================================================ declarations */
+
+/* server{...} / provider{...} / model{...} / route{...}: append {kind, line, t} to the
+ * declaration list (upvalue 1) after checking the argument is a table. */
+static int l_declare(lua_State *L)
+{
+    const char *kind = lua_tostring(L, lua_upvalueindex(2));
+    if (lua_type(L, 1) != LUA_TTABLE)
+        return luaL_error(L, "%s: expected a table, e.g. %s { ... }", kind, kind);
+    lua_Debug ar;
+    int line = 0;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) line = ar.currentline;
+    lua_pushvalue(L, lua_upvalueindex(1));   /* decls */
+    lua_createtable(L, 0, 3);                /* decls d */
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushinteger(L, line);
+    lua_setfield(L, -2, "line");
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "t");
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1); /* decls */
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* The config environment: an allow list, never a full _G with holes punched in it. */
+static void push_config_env(lua_State *L, int decls_idx)
+{
+    static const char *base_allowed[] = {"assert", "error",  "ipairs",   "next",  "pairs",
+                                         "pcall",  "select", "tonumber", "tostring", "type",
+                                         "unpack", NULL};
+    static const char *libs[] = {"string", "table", "math", NULL};
+    static const char *kinds[] = {"server", "provider", "model", "route", NULL};
+
+    lua_createtable(L, 0, 24); /* env */
+    for (int i = 0; base_allowed[i]; i++) {
+        lua_getglobal(L, base_allowed[i]);
+        lua_setfield(L, -2, base_allowed[i]);
+    }
+    for (int i = 0; libs[i]; i++) {
+        lua_getglobal(L, libs[i]);
+        lua_setfield(L, -2, libs[i]);
+    }
+    /* os: getenv only (configs read ports and keys' variable names from the environment) */
+    lua_createtable(L, 0, 1);
+    lua_getglobal(L, "os");
+    lua_getfield(L, -1, "getenv");
+    lua_setfield(L, -3, "getenv");
+    lua_pop(L, 1);
+    lua_setfield(L, -2, "os");
+    for (int i = 0; kinds[i]; i++) {
+        lua_pushvalue(L, decls_idx);
+        lua_pushstring(L, kinds[i]);
+        lua_pushcclosure(L, l_declare, 2);
+        lua_setfield(L, -2, kinds[i]);
+    }
+}
+
+/* ============================================================ field readers */
+
+/* Each reader looks at t[key] (raw, no metamethods) on the table at idx. They return 1 if
+ * the field was present and valid, 0 if absent, -1 (and report) if present but invalid. */
+
+typedef struct decl {
+    const char *kind; /* "model" */
+    const char *name; /* its id, for keys like model[small].price */
+    int line;
+    int tidx; /* stack index of the declared table */
+} decl;
+
+static void keyname(char *out, size_t n, const decl *d, const char *key)
+{
+    if (d->name)
+        snprintf(out, n, "%s[%s].%s", d->kind, d->name, key);
+    else
+        snprintf(out, n, "%s.%s", d->kind, key);
+}
+
+static int get_raw(lua_State *L, int tidx, const char *key)
+{
+    lua_pushstring(L, key);
+    lua_rawget(L, tidx);
+    return lua_type(L, -1);
+}
+
+static int read_string(loader *ld, const decl *d, const char *key, char **out)
+{
+    char k[160];
+    int t = get_raw(ld->L, d->tidx, key);
+    int rc = 0;
+    if (t == LUA_TNIL) {
+        rc = 0;
+    } else if (t != LUA_TSTRING || lua_objlen(ld->L, -1) == 0) {
+        keyname(k, sizeof k, d, key);
+        problem(ld, NULL, d->line, k, "must be a non-empty string");
+        rc = -1;
+    } else {
+        free(*out);
+        *out = sy_strdup(lua_tostring(ld->L, -1));
+        rc = 1;
+    }
+    lua_pop(ld->L, 1);
+    return rc;
+}
+
+static int read_number(loader *ld, const decl *d, const char *key, double min, double max,
+                       double *out)
+{
+    char k[160];
+    int t = get_raw(ld->L, d->tidx, key);
+    int rc = 0;
+    if (t == LUA_TNIL) {
+        rc = 0;
+    } else if (t != LUA_TNUMBER) {
+        keyname(k, sizeof k, d, key);
+        problem(ld, NULL, d->line, k, "must be a number, got %s", lua_typename(ld->L, t));
+        rc = -1;
+    } else {
+        double v = lua_tonumber(ld->L, -1);
+        if (!(v >= min && v <= max)) {
+            keyname(k, sizeof k, d, key);
+            if (min == 0 && v < 0)
+                problem(ld, NULL, d->line, k, "must not be negative (got %g)", v);
+            else
+                problem(ld, NULL, d->line, k, "must be between %g and %g (got %g)", min, max, v);
+            rc = -1;
+        } else {
+            *out = v;
+            rc = 1;
+        }
+    }
+    lua_pop(ld->L, 1);
+    return rc;
+}
+
+static int read_int(loader *ld, const decl *d, const char *key, double min, double max,
+                    int64_t *out)
+{
+    double v = 0;
+    int rc = read_number(ld, d, key, min, max, &v);
+    if (rc == 1) {
+        if (v != floor(v)) {
+            char k[160];
+            keyname(k, sizeof k, d, key);
+            problem(ld, NULL, d->line, k, "must be a whole number (got %g)", v);
+            return -1;
+        }
+        *out = (int64_t)v;
+    }
+    return rc;
+}
+
+static int read_int32(loader *ld, const decl *d, const char *key, double min, double max,
+                      int *out)
+{
+    int64_t v = 0;
+    int rc = read_int(ld, d, key, min, max, &v);
+    if (rc == 1) *out = (int)v;
+    return rc;
+}
+
+/* Rejects keys the declaration does not know: a typo ("pirce") must not pass silently. */
+static void check_known_keys(loader *ld, const decl *d, const char *const *known)
+{
+    lua_State *L = ld->L;
+    lua_pushnil(L);
+    while (lua_next(L, d->tidx)) {
+        lua_pop(L, 1); /* value */
+        char k[160];
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            keyname(k, sizeof k, d, "?");
+            problem(ld, NULL, d->line, k, "only named keys are allowed here");
+            continue;
+        }
+        const char *key = lua_tostring(L, -1);
+        int ok = 0;
+        for (int i = 0; known[i]; i++)
+            if (strcmp(known[i], key) == 0) ok = 1;
+        if (!ok) {
+            keyname(k, sizeof k, d, key);
+            problem(ld, NULL, d->line, k, "unknown key");
+        }
+    }
+}
+
+/* Opens sub-table t[key] as a nested decl (kind "model[x].price"). Returns 1 and pushes it,
+ * 0 if absent (nothing pushed), -1 on a wrong type (nothing pushed). */
+static int open_sub(loader *ld, const decl *d, const char *key, decl *sub, char *kbuf,
+                    size_t kn)
+{
+    int t = get_raw(ld->L, d->tidx, key);
+    if (t == LUA_TNIL) {
+        lua_pop(ld->L, 1);
+        return 0;
+    }
+    keyname(kbuf, kn, d, key);
+    if (t != LUA_TTABLE) {
+        problem(ld, NULL, d->line, kbuf, "must be a table");
+        lua_pop(ld->L, 1);
+        return -1;
+    }
+    sub->kind = kbuf;
+    sub->name = NULL;
+    sub->line = d->line;
+    sub->tidx = lua_gettop(ld->L);
+    return 1;
+}
+
+/* A list of strings t[key] = {"a", "b"} into a malloc'd array. */
+static int read_string_list(loader *ld, const decl *d, const char *key, char ***out, int *n)
+{
+    char k[160];
+    decl sub;
+    int rc = open_sub(ld, d, key, &sub, k, sizeof k);
+    if (rc <= 0) return rc;
+    int len = (int)lua_objlen(ld->L, sub.tidx);
+    char **arr = calloc((size_t)len + 1, sizeof *arr);
+    int bad = 0;
+    for (int i = 1; arr && i <= len; i++) {
+        lua_rawgeti(ld->L, sub.tidx, i);
+        if (lua_type(ld->L, -1) == LUA_TSTRING)
+            arr[i - 1] = sy_strdup(lua_tostring(ld->L, -1));
+        else
+            bad = 1;
+        lua_pop(ld->L, 1);
+    }
+    lua_pop(ld->L, 1);
+    if (bad) problem(ld, NULL, d->line, k, "must be a list of strings");
+    *out = arr;
+    *n = len;
+    return bad ? -1 : 1;
+}
+
+/* "8MiB", "512KiB", "1MB", or a number of bytes. */
+static int parse_size(lua_State *L, int idx, size_t *out)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        double v = lua_tonumber(L, idx);
+        if (v < 1 || v > (double)SIZE_MAX / 2 || v != floor(v)) return -1;
+        *out = (size_t)v;
+        return 0;
+    }
+    if (lua_type(L, idx) != LUA_TSTRING) return -1;
+    const char *s = lua_tostring(L, idx);
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v <= 0) return -1;
+    while (*end == ' ') end++;
+    double mul = 1;
+    if (*end == '\0' || sy_strcaseeq(end, "b"))
+        mul = 1;
+    else if (sy_strcaseeq(end, "k") || sy_strcaseeq(end, "kb") || sy_strcaseeq(end, "kib"))
+        mul = 1024;
+    else if (sy_strcaseeq(end, "m") || sy_strcaseeq(end, "mb") || sy_strcaseeq(end, "mib"))
+        mul = 1024 * 1024;
+    else
+        return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+/* ============================================================ declarations → structs */
+
+static void load_server(loader *ld, decl *d)
+{
+    static const char *const known[] = {"listen", "workers", "max_body", "request_timeout_ms",
+                                        "log_level", NULL};
+    sy_config *cfg = ld->cfg;
+    check_known_keys(ld, d, known);
+    char *listen = NULL;
+    if (read_string(ld, d, "listen", &listen) == 1) {
+        char *host = NULL;
+        int port = 0;
+        if (sy_parse_listen(listen, &host, &port) != SY_OK) {
+            problem(ld, NULL, d->line, "server.listen", "expected HOST:PORT, got \"%s\"",
+                    listen);
+        } else {
+            free(cfg->listen_host);
+            cfg->listen_host = host;
+            cfg->listen_port = port;
+        }
+    }
+    free(listen);
+    read_int32(ld, d, "workers", 0, 256, &cfg->workers);
+    read_int32(ld, d, "request_timeout_ms", 1, 86400000, &cfg->request_timeout_ms);
+    if (get_raw(ld->L, d->tidx, "max_body") != LUA_TNIL) {
+        size_t v;
+        if (parse_size(ld->L, -1, &v) != 0)
+            problem(ld, NULL, d->line, "server.max_body",
+                    "must be a positive size in bytes or a string like \"8MiB\"");
+        else
+            cfg->max_body = v;
+    }
+    lua_pop(ld->L, 1);
+    if (read_string(ld, d, "log_level", &cfg->log_level) == 1) {
+        const char *v = cfg->log_level;
+        if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
+            problem(ld, NULL, d->line, "server.log_level",
+                    "must be one of debug, info, warn, error");
+    }
+}
+
+static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
+{
+    static const char *const known[] = {"id",         "kind",       "base_url", "api_key_env",
+                                        "timeout_ms", "connect_timeout_ms",     "seed",
+                                        "time_scale", NULL};
+    char *kind = NULL;
+    p->line = d->line;
+    p->timeout_ms = 60000;
+    p->connect_timeout_ms = 5000;
+    p->time_scale = 1.0;
+    check_known_keys(ld, d, known);
+    if (read_string(ld, d, "kind", &kind) == 0)
+        problem(ld, NULL, d->line, "provider.kind", "is required (\"openai\" or \"sim\")");
+    if (kind) {
+        if (strcmp(kind, "openai") == 0)
+            p->kind = SY_PROV_OPENAI;
+        else if (strcmp(kind, "sim") == 0)
+            p->kind = SY_PROV_SIM;
+        else {
+            char k[160];
+            keyname(k, sizeof k, d, "kind");
+            problem(ld, NULL, d->line, k, "unknown provider kind \"%s\" (known: openai, sim)",
+                    kind);
+        }
+    }
+    free(kind);
+    read_string(ld, d, "base_url", &p->base_url);
+    if (p->kind == SY_PROV_OPENAI) {
+        if (!p->base_url) {
+            char k[160];
+            keyname(k, sizeof k, d, "base_url");
+            problem(ld, NULL, d->line, k, "is required for an openai provider");
+        } else {
+            size_t n = strlen(p->base_url);
+            while (n > 0 && p->base_url[n - 1] == '/') p->base_url[--n] = '\0';
+            if (strncmp(p->base_url, "http://", 7) && strncmp(p->base_url, "https://", 8)) {
+                char k[160];
+                keyname(k, sizeof k, d, "base_url");
+                problem(ld, NULL, d->line, k, "must start with http:// or https://");
+            }
+        }
+    }
+    if (read_string(ld, d, "api_key_env", &p->api_key_env) == 1) {
+        const char *v = getenv(p->api_key_env);
+        if (v && *v) p->api_key = sy_strdup(v);
+        /* A missing key is not a config error: the provider answers 401 and the chain moves
+         * on. serve logs a warning naming the variable (never a value). */
+    }
+    read_int32(ld, d, "timeout_ms", 1, 86400000, &p->timeout_ms);
+    read_int32(ld, d, "connect_timeout_ms", 1, 600000, &p->connect_timeout_ms);
+    int64_t seed = 0;
+    if (read_int(ld, d, "seed", 0, 9007199254740991.0, &seed) == 1) p->seed = (uint64_t)seed;
+    read_number(ld, d, "time_scale", 0, 1000, &p->time_scale);
+}
+
+static unsigned cap_bit(const char *name)
+{
+    if (strcmp(name, "json") == 0) return SY_CAP_JSON;
+    if (strcmp(name, "tools") == 0) return SY_CAP_TOOLS;
+    if (strcmp(name, "vision") == 0) return SY_CAP_VISION;
+    if (strcmp(name, "stream") == 0) return SY_CAP_STREAM;
+    return 0;
+}
+
+static void load_sim(loader *ld, decl *d, sy_model *m)
+{
+    static const char *const known[] = {"failure_rate", "failure_status", "ttft",
+                                        "tokens_per_second", "output_tokens", NULL};
+    char k[160];
+    decl sub;
+    check_known_keys(ld, d, known);
+    read_number(ld, d, "failure_rate", 0, 1, &m->sim.failure_rate);
+    read_int32(ld, d, "failure_status", 400, 599, &m->sim.failure_status);
+    read_number(ld, d, "tokens_per_second", 0.001, 1e6, &m->sim.tokens_per_s);
+    if (open_sub(ld, d, "ttft", &sub, k, sizeof k) == 1) {
+        static const char *const tk[] = {"p50", "p95", NULL};
+        check_known_keys(ld, &sub, tk);
+        read_number(ld, &sub, "p50", 0, 3600000, &m->sim.ttft_p50_ms);
+        read_number(ld, &sub, "p95", 0, 3600000, &m->sim.ttft_p95_ms);
+        lua_pop(ld->L, 1);
+    }
+    if (open_sub(ld, d, "output_tokens", &sub, k, sizeof k) == 1) {
+        static const char *const ok[] = {"min", "max", NULL};
+        check_known_keys(ld, &sub, ok);
+        read_int32(ld, &sub, "min", 1, 1000000, &m->sim.out_min);
+        read_int32(ld, &sub, "max", 1, 1000000, &m->sim.out_max);
+        if (m->sim.out_max < m->sim.out_min)
+            problem(ld, NULL, d->line, k, "max must be >= min");
+        lua_pop(ld->L, 1);
+    }
+}
+
+static void load_model(loader *ld, decl *d, sy_model *m)
+{
+    static const char *const known[] = {"id",        "provider",       "upstream",
+                                        "price",     "context_window", "max_output",
+                                        "capabilities", "tokenizer",   "latency",
+                                        "tags",      "sim",            NULL};
+    sy_config *cfg = ld->cfg;
+    char k[160];
+    decl sub;
+    char *prov = NULL;
+
+    m->line = d->line;
+    m->context_window = 8192;
+    m->max_output = 4096;
+    m->sim.failure_status = 500;
+    m->sim.tokens_per_s = 80;
+    m->sim.out_min = 12;
+    m->sim.out_max = 48;
+    check_known_keys(ld, d, known);
+    if (read_string(ld, d, "provider", &prov) == 0) {
+        keyname(k, sizeof k, d, "provider");
+        problem(ld, NULL, d->line, k, "is required");
+    }
+    if (prov) {
+        for (int i = 0; i < cfg->nproviders; i++)
+            if (cfg->providers[i].id && strcmp(cfg->providers[i].id, prov) == 0)
+                m->provider = &cfg->providers[i];
+        if (!m->provider) {
+            keyname(k, sizeof k, d, "provider");
+            problem(ld, NULL, d->line, k, "unknown provider \"%s\"", prov);
+        }
+    }
+    free(prov);
+    read_string(ld, d, "upstream", &m->upstream);
+    if (!m->upstream) m->upstream = sy_strdup(m->id);
+
+    if (open_sub(ld, d, "price", &sub, k, sizeof k) == 1) {
+        static const char *const pk[] = {"input", "output", NULL};
+        check_known_keys(ld, &sub, pk);
+        read_number(ld, &sub, "input", 0, 1e6, &m->price_in);
+        read_number(ld, &sub, "output", 0, 1e6, &m->price_out);
+        lua_pop(ld->L, 1);
+    }
+    read_int(ld, d, "context_window", 1, 1e9, &m->context_window);
+    read_int(ld, d, "max_output", 1, 1e9, &m->max_output);
+
+    char **caps = NULL;
+    int ncaps = 0;
+    if (read_string_list(ld, d, "capabilities", &caps, &ncaps) == 1) {
+        for (int i = 0; i < ncaps; i++) {
+            unsigned bit = cap_bit(caps[i]);
+            if (!bit) {
+                keyname(k, sizeof k, d, "capabilities");
+                problem(ld, NULL, d->line, k,
+                        "unknown capability \"%s\" (known: json, tools, vision, stream)",
+                        caps[i]);
+            }
+            m->caps |= bit;
+        }
+    } else {
+        m->caps = SY_CAP_STREAM; /* every OpenAI-compatible endpoint streams */
+    }
+    for (int i = 0; caps && i < ncaps; i++) free(caps[i]);
+    free(caps);
+
+    if (read_string(ld, d, "tokenizer", &m->tokenizer) == 0)
+        m->tokenizer = sy_strdup("estimate");
+    if (open_sub(ld, d, "latency", &sub, k, sizeof k) == 1) {
+        static const char *const lk[] = {"p50", "p95", NULL};
+        check_known_keys(ld, &sub, lk);
+        read_number(ld, &sub, "p50", 0, 3600000, &m->lat_p50_ms);
+        read_number(ld, &sub, "p95", 0, 3600000, &m->lat_p95_ms);
+        if (m->lat_p95_ms < m->lat_p50_ms) problem(ld, NULL, d->line, k, "p95 must be >= p50");
+        lua_pop(ld->L, 1);
+    }
+    if (m->lat_p50_ms == 0) m->lat_p50_ms = 800;
+    if (m->lat_p95_ms == 0) m->lat_p95_ms = m->lat_p50_ms * 2.5;
+    read_string_list(ld, d, "tags", &m->tags, &m->ntags);
+    if (open_sub(ld, d, "sim", &sub, k, sizeof k) == 1) {
+        if (m->provider && m->provider->kind != SY_PROV_SIM)
+            problem(ld, NULL, d->line, k, "only applies to models of a sim provider");
+        load_sim(ld, &sub, m);
+        lua_pop(ld->L, 1);
+    }
+    if (m->sim.ttft_p50_ms == 0) m->sim.ttft_p50_ms = m->lat_p50_ms / 3;
+    if (m->sim.ttft_p95_ms == 0) m->sim.ttft_p95_ms = m->lat_p95_ms / 3;
+    if (m->sim.ttft_p95_ms < m->sim.ttft_p50_ms) m->sim.ttft_p95_ms = m->sim.ttft_p50_ms;
+}
+
+static char *join_path(const char *dir, const char *rel)
+{
+    if (rel[0] == '/' || !dir || !*dir) return sy_strdup(rel);
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_buf_printf(&b, "%s/%s", dir, rel);
+    return sy_buf_steal(&b);
+}
+
+static char *read_file(const char *path, size_t *len, int *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *err = errno;
+        return NULL;
+    }
+    sy_buf b;
+    sy_buf_init(&b);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) sy_buf_append(&b, chunk, n);
+    *err = ferror(f) ? EIO : 0;
+    fclose(f);
+    *len = b.len;
+    return sy_buf_steal(&b);
+}
+
+static void load_route(loader *ld, decl *d, sy_route *r)
+{
+    static const char *const known[] = {"name", "policy", "default", "budget_ms", NULL};
+    sy_config *cfg = ld->cfg;
+    char k[160];
+    char *policy = NULL, *def = NULL;
+
+    r->line = d->line;
+    r->budget_us = 2000;
+    check_known_keys(ld, d, known);
+    if (read_string(ld, d, "policy", &policy) == 0) {
+        keyname(k, sizeof k, d, "policy");
+        problem(ld, NULL, d->line, k, "is required (a policy file)");
+    }
+    if (policy) {
+        r->policy_path = join_path(cfg->dir, policy);
+        int err = 0;
+        r->policy_src = read_file(r->policy_path, &r->policy_len, &err);
+        if (!r->policy_src || err) {
+            keyname(k, sizeof k, d, "policy");
+            problem(ld, NULL, d->line, k, "cannot read policy file %s: %s", r->policy_path,
+                    strerror(err ? err : EIO));
+            free(r->policy_src);
+            r->policy_src = NULL;
+        } else {
+            snprintf(r->policy_hash, sizeof r->policy_hash, "%012llx",
+                     (unsigned long long)(sy_hash64(r->policy_src, r->policy_len, 0) &
+                                          0xffffffffffffull));
+        }
+    }
+    if (read_string(ld, d, "default", &def) == 0) {
+        keyname(k, sizeof k, d, "default");
+        problem(ld, NULL, d->line, k, "is required (the model used when the policy fails)");
+    }
+    if (def) {
+        r->default_model = (sy_model *)sy_config_model(cfg, def);
+        if (!r->default_model) {
+            keyname(k, sizeof k, d, "default");
+            problem(ld, NULL, d->line, k, "unknown model \"%s\"", def);
+        }
+    }
+    double budget_ms = 0;
+    if (read_number(ld, d, "budget_ms", 0.01, 10000, &budget_ms) == 1)
+        r->budget_us = (int)(budget_ms * 1000);
+    free(policy);
+    free(def);
+}
+
+/* Reads the id/name field that identifies a declaration and checks it is unique among
+ * the ids seen so far (seen: array of n strings). */
+static char *read_id(loader *ld, decl *d, const char *field, char **seen, int n)
+{
+    char *id = NULL;
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", d->kind, field);
+    if (read_string(ld, d, field, &id) == 0) problem(ld, NULL, d->line, k, "is required");
+    if (!id) return NULL;
+    for (int i = 0; i < n; i++) {
+        if (seen[i] && strcmp(seen[i], id) == 0) {
+            problem(ld, NULL, d->line, k, "duplicate %s \"%s\"", field, id);
+            break;
+        }
+    }
+    d->name = id;
+    return id;
+}
+
+/* ============================================================ load */
+
+int sy_parse_listen(const char *s, char **host, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':') return SY_EINVAL;
+        h = s + 1;
+        hlen = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) return SY_EINVAL;
+        hlen = (size_t)(colon - s);
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535) return SY_EINVAL;
+    *host = hlen ? sy_strndup(h, hlen) : sy_strdup("0.0.0.0");
+    *port = (int)p;
+    return *host ? SY_OK : SY_ENOMEM;
+}
+
+static int count_kind(lua_State *L, int decls, const char *kind)
+{
+    int n = 0, len = (int)lua_objlen(L, decls);
+    for (int i = 1; i <= len; i++) {
+        lua_rawgeti(L, decls, i);
+        lua_getfield(L, -1, "kind");
+        if (strcmp(lua_tostring(L, -1), kind) == 0) n++;
+        lua_pop(L, 2);
+    }
+    return n;
+}
+
+/* Calls fn for each declaration of `kind`, with the declared table pushed at d.tidx. */
+typedef void (*decl_fn)(loader *ld, decl *d, int i);
+
+static void each_decl(loader *ld, int decls, const char *kind, decl_fn fn)
+{
+    lua_State *L = ld->L;
+    int len = (int)lua_objlen(L, decls), n = 0;
+    for (int i = 1; i <= len; i++) {
+        lua_rawgeti(L, decls, i);       /* d */
+        lua_getfield(L, -1, "kind");    /* d kind */
+        int match = strcmp(lua_tostring(L, -1), kind) == 0;
+        lua_pop(L, 1);
+        if (match) {
+            decl d = {kind, NULL, 0, 0};
+            lua_getfield(L, -1, "line");
+            d.line = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            lua_getfield(L, -1, "t");   /* d t */
+            d.tidx = lua_gettop(L);
+            fn(ld, &d, n++);
+            lua_settop(L, d.tidx - 1);  /* d */
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static void each_provider(loader *ld, decl *d, int i)
+{
+    sy_provider_cfg *p = &ld->cfg->providers[i];
+    char **seen = calloc((size_t)i + 1, sizeof *seen);
+    for (int j = 0; seen && j < i; j++) seen[j] = ld->cfg->providers[j].id;
+    p->id = read_id(ld, d, "id", seen, i);
+    free(seen);
+    p->file = ld->file;
+    load_provider(ld, d, p);
+}
+
+static void each_model(loader *ld, decl *d, int i)
+{
+    sy_model *m = &ld->cfg->models[i];
+    char **seen = calloc((size_t)i + 1, sizeof *seen);
+    for (int j = 0; seen && j < i; j++) seen[j] = ld->cfg->models[j].id;
+    m->id = read_id(ld, d, "id", seen, i);
+    free(seen);
+    m->index = i;
+    m->file = ld->file;
+    load_model(ld, d, m);
+}
+
+static void each_route(loader *ld, decl *d, int i)
+{
+    sy_route *r = &ld->cfg->routes[i];
+    char **seen = calloc((size_t)i + 1, sizeof *seen);
+    for (int j = 0; seen && j < i; j++) seen[j] = ld->cfg->routes[j].name;
+    r->name = read_id(ld, d, "name", seen, i);
+    free(seen);
+    r->file = ld->file;
+    if (r->name && sy_config_model(ld->cfg, r->name)) {
+        problem(ld, NULL, d->line, "route.name",
+                "\"%s\" is already a model id; a route needs its own name", r->name);
+    }
+    load_route(ld, d, r);
+}
+
+static void each_server(loader *ld, decl *d, int i)
+{
+    if (i > 0) problem(ld, NULL, d->line, "server", "declared more than once");
+    load_server(ld, d);
+}
+
+int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
+{
+    loader ld = {0};
+    sy_config *cfg = calloc(1, sizeof *cfg);
+    lua_State *L = luaL_newstate();
+    *out = NULL;
+    if (!cfg || !L) goto oom;
+    luaL_openlibs(L);
+    ld.L = L;
+    ld.cfg = cfg;
+    ld.diag = diag;
+    atomic_init(&cfg->refs, 1);
+    cfg->path = sy_strdup(path);
+    const char *slash = strrchr(path, '/');
+    cfg->dir = slash ? sy_strndup(path, (size_t)(slash - path)) : sy_strdup(".");
+    cfg->listen_host = sy_strdup("127.0.0.1");
+    cfg->listen_port = 8080;
+    cfg->max_body = DEFAULT_MAX_BODY;
+    cfg->request_timeout_ms = 300000;
+    ld.file = cfg->path;
+
+    lua_newtable(L); /* decls */
+    int decls = lua_gettop(L);
+    size_t len = 0;
+    int err = 0;
+    char *src = read_file(path, &len, &err);
+    if (!src || err) {
+        problem(&ld, path, 0, "config", "cannot read: %s", strerror(err ? err : EIO));
+        free(src);
+        goto fail;
+    }
+    char chunkname[PATH_MAX + 2];
+    snprintf(chunkname, sizeof chunkname, "@%s", path);
+    int lrc = luaL_loadbuffer(L, src, len, chunkname);
+    free(src);
+    if (lrc == 0) {
+        push_config_env(L, decls); /* decls fn env */
+        lua_setfenv(L, -2);
+        lrc = lua_pcall(L, 0, 0, 0);
+    }
+    if (lrc != 0) {
+        /* Lua's message already starts with "file:line:"; keep it and name the key. */
+        const char *msg = lua_tostring(L, -1);
+        ld.errors++;
+        const char *p = msg ? strstr(msg, ": ") : NULL;
+        if (p && strncmp(msg, path, strlen(path)) == 0)
+            sy_buf_printf(diag, "%.*s: config: %s\n", (int)(p - msg), msg, p + 2);
+        else
+            sy_buf_printf(diag, "%s:0: config: %s\n", path, msg ? msg : "error");
+        goto fail;
+    }
+
+    cfg->nproviders = count_kind(L, decls, "provider");
+    cfg->nmodels = count_kind(L, decls, "model");
+    cfg->nroutes = count_kind(L, decls, "route");
+    cfg->providers = calloc((size_t)cfg->nproviders + 1, sizeof *cfg->providers);
+    cfg->models = calloc((size_t)cfg->nmodels + 1, sizeof *cfg->models);
+    cfg->routes = calloc((size_t)cfg->nroutes + 1, sizeof *cfg->routes);
+    if (!cfg->providers || !cfg->models || !cfg->routes) goto oom;
+    each_decl(&ld, decls, "server", each_server);
+    each_decl(&ld, decls, "provider", each_provider);
+    each_decl(&ld, decls, "model", each_model);
+    each_decl(&ld, decls, "route", each_route);
+    if (cfg->nmodels == 0) problem(&ld, path, 1, "model", "the config declares no model");
+    if (ld.errors) goto fail;
+
+    lua_close(L);
+    *out = cfg;
+    return SY_OK;
+
+oom:
+    sy_buf_printf(diag, "%s:0: config: out of memory\n", path);
+    ld.errors++;
+fail:
+    if (L) lua_close(L);
+    sy_config_unref(cfg);
+    return ld.errors ? SY_ECONFIG : SY_ENOMEM;
+}
+
+/* ============================================================ lifetime, lookups */
+
+sy_config *sy_config_ref(sy_config *cfg)
+{
+    if (cfg) atomic_fetch_add(&cfg->refs, 1);
+    return cfg;
+}
+
+void sy_config_unref(sy_config *cfg)
+{
+    if (!cfg) return;
+    if (atomic_fetch_sub(&cfg->refs, 1) != 1) return;
+    for (int i = 0; i < cfg->nproviders; i++) {
+        sy_provider_cfg *p = &cfg->providers[i];
+        free(p->id);
+        free(p->base_url);
+        free(p->api_key_env);
+        if (p->api_key) {
+            /* wipe the secret before the memory is reused */
+            volatile char *v = p->api_key;
+            while (*v) *v++ = 0;
+            free(p->api_key);
+        }
+    }
+    for (int i = 0; i < cfg->nmodels; i++) {
+        sy_model *m = &cfg->models[i];
+        free(m->id);
+        free(m->upstream);
+        free(m->tokenizer);
+        for (int t = 0; t < m->ntags; t++) free(m->tags[t]);
+        free(m->tags);
+    }
+    for (int i = 0; i < cfg->nroutes; i++) {
+        free(cfg->routes[i].name);
+        free(cfg->routes[i].policy_path);
+        free(cfg->routes[i].policy_src);
+    }
+    free(cfg->providers);
+    free(cfg->models);
+    free(cfg->routes);
+    free(cfg->path);
+    free(cfg->dir);
+    free(cfg->listen_host);
+    free(cfg->log_level);
+    free(cfg);
+}
+
+const sy_model *sy_config_model(const sy_config *cfg, const char *id)
+{
+    for (int i = 0; i < cfg->nmodels; i++)
+        if (cfg->models[i].id && strcmp(cfg->models[i].id, id) == 0) return &cfg->models[i];
+    return NULL;
+}
+
+const sy_route *sy_config_route(const sy_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->nroutes; i++)
+        if (cfg->routes[i].name && strcmp(cfg->routes[i].name, name) == 0)
+            return &cfg->routes[i];
+    return NULL;
+}

@@ -1,0 +1,104 @@
+/* sy_config.h — the configuration snapshot: server settings, providers, models (the
+ * registry) and routes, read from a Lua config file by sy_config.c. A snapshot is immutable
+ * once loaded and reference-counted, so workers can share it without locks. */
+#ifndef SY_CONFIG_H
+#define SY_CONFIG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/sy_core.h"
+
+enum { SY_PROV_OPENAI = 1, SY_PROV_SIM = 2 };
+
+enum {
+    SY_CAP_JSON = 1u << 0,
+    SY_CAP_TOOLS = 1u << 1,
+    SY_CAP_VISION = 1u << 2,
+    SY_CAP_STREAM = 1u << 3,
+};
+
+typedef struct sy_provider_cfg {
+    char *id;
+    int kind;            /* SY_PROV_* */
+    char *base_url;      /* openai: e.g. "https://api.openai.com/v1" (no trailing slash) */
+    char *api_key_env;   /* name of the environment variable holding the key, or NULL */
+    char *api_key;       /* resolved at load; never logged, never echoed */
+    int timeout_ms;      /* whole attempt */
+    int connect_timeout_ms;
+    uint64_t seed;       /* sim */
+    double time_scale;   /* sim: multiplies every simulated delay (0 = instant) */
+    const char *file;
+    int line;
+} sy_provider_cfg;
+
+typedef struct sy_sim_cfg {
+    double failure_rate;     /* 0..1: share of attempts answered with failure_status */
+    int failure_status;      /* default 500 */
+    double ttft_p50_ms, ttft_p95_ms; /* default: a third of the model's latency profile */
+    double tokens_per_s;     /* streaming pace, default 80 */
+    int out_min, out_max;    /* answer length in tokens, default 12..48 */
+} sy_sim_cfg;
+
+typedef struct sy_model {
+    char *id;
+    char *upstream;          /* model name sent to the provider */
+    sy_provider_cfg *provider;
+    double price_in, price_out; /* USD per 1k tokens */
+    int64_t context_window;
+    int64_t max_output;
+    unsigned caps;           /* SY_CAP_* */
+    char *tokenizer;
+    double lat_p50_ms, lat_p95_ms;
+    char **tags;
+    int ntags;
+    sy_sim_cfg sim;
+    int index;               /* position in sy_config.models */
+    const char *file;
+    int line;
+} sy_model;
+
+typedef struct sy_route {
+    char *name;
+    char *policy_path;       /* resolved path */
+    char *policy_src;        /* the policy text, read at load (hashed, reloaded as a unit) */
+    size_t policy_len;
+    char policy_hash[13];    /* short content hash, hex */
+    sy_model *default_model; /* used when the policy fails */
+    int budget_us;           /* per call of route() */
+    const char *file;
+    int line;
+} sy_route;
+
+typedef struct sy_config {
+    _Atomic int refs;
+    char *path;              /* the config file as given */
+    char *dir;               /* its directory, for relative paths */
+    char *listen_host;
+    int listen_port;
+    int workers;             /* 0 = number of cores */
+    size_t max_body;
+    int request_timeout_ms;
+    char *log_level;
+    sy_provider_cfg *providers;
+    int nproviders;
+    sy_model *models;
+    int nmodels;
+    sy_route *routes;
+    int nroutes;
+} sy_config;
+
+/* Loads path into *out (refs = 1). On failure returns SY_ECONFIG with every problem in
+ * diag as "file:line: key: message\n" lines, and *out = NULL. Policies are read (not
+ * compiled) here; sy_policy checks them. */
+int sy_config_load(sy_config **out, const char *path, sy_buf *diag);
+sy_config *sy_config_ref(sy_config *cfg);
+void sy_config_unref(sy_config *cfg);
+
+const sy_model *sy_config_model(const sy_config *cfg, const char *id);
+const sy_route *sy_config_route(const sy_config *cfg, const char *name);
+/* Parses "host:port" ("[::1]:8080", ":8080"); returns 0 or SY_EINVAL. host is malloc'd. */
+int sy_parse_listen(const char *s, char **host, int *port);
+
+#endif

@@ -1,0 +1,165 @@
+/* test_config.c — the config loader (src/registry/sy_config.c): every field read, and every
+ * problem reported as "file:line: key: message" without stopping at the first. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "registry/sy_config.h"
+#include "sy_test.h"
+
+static char g_dir[256];
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static const char *GOOD_POLICY =
+    "local sy = require 'switchyard'\n"
+    "return { name = 'p', route = function(req, ctx) return sy.pick('small') end }\n";
+
+TEST(loads_every_field)
+{
+    write_file("p.lua", GOOD_POLICY);
+    const char *path = write_file(
+        "good.lua",
+        "server { listen = '127.0.0.1:9999', workers = 3, max_body = '1MiB' }\n"
+        "provider { id = 'sim', kind = 'sim', seed = 5, time_scale = 0.5 }\n"
+        "provider { id = 'oa', kind = 'openai', base_url = 'http://x/v1/', api_key_env = 'SY_TEST_KEY' }\n"
+        "model { id = 'small', provider = 'sim', price = { input = 0.1, output = 0.2 },\n"
+        "        context_window = 1000, max_output = 100, capabilities = { 'json', 'tools' },\n"
+        "        tokenizer = 'o200k_base', latency = { p50 = 10, p95 = 20 }, tags = { 'a', 'b' },\n"
+        "        sim = { failure_rate = 0.25, ttft = { p50 = 1, p95 = 2 } } }\n"
+        "model { id = 'big', provider = 'oa', upstream = 'gpt-x' }\n"
+        "route { name = 'auto', policy = 'p.lua', default = 'big', budget_ms = 5 }\n");
+    setenv("SY_TEST_KEY", "sk-test", 1);
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    int rc = sy_config_load(&cfg, path, &diag);
+    CHECK(rc == SY_OK);
+    if (!cfg) {
+        fprintf(stderr, "%s", diag.data);
+        return;
+    }
+    CHECK_STR(cfg->listen_host, "127.0.0.1");
+    CHECK(cfg->listen_port == 9999);
+    CHECK(cfg->workers == 3);
+    CHECK(cfg->max_body == 1024 * 1024);
+    CHECK(cfg->nproviders == 2 && cfg->nmodels == 2 && cfg->nroutes == 1);
+    const sy_model *s = sy_config_model(cfg, "small");
+    CHECK(s && s->price_in == 0.1 && s->price_out == 0.2);
+    CHECK(s && s->context_window == 1000 && s->max_output == 100);
+    CHECK(s && s->caps == (SY_CAP_JSON | SY_CAP_TOOLS));
+    CHECK(s && s->ntags == 2 && strcmp(s->tags[1], "b") == 0);
+    CHECK(s && s->sim.failure_rate == 0.25 && s->sim.ttft_p95_ms == 2);
+    CHECK(s && s->line == 4);
+    CHECK_STR(s ? s->upstream : NULL, "small");
+    const sy_model *b = sy_config_model(cfg, "big");
+    CHECK_STR(b ? b->upstream : NULL, "gpt-x");
+    CHECK_STR(b ? b->provider->base_url : NULL, "http://x/v1");
+    CHECK_STR(b ? b->provider->api_key : NULL, "sk-test");
+    const sy_route *r = sy_config_route(cfg, "auto");
+    CHECK(r && r->default_model == b && r->budget_us == 5000);
+    CHECK(r && strlen(r->policy_hash) == 12);
+    sy_config_unref(cfg);
+    sy_buf_free(&diag);
+}
+
+TEST(reports_every_problem_with_file_line_and_key)
+{
+    write_file("bad_policy.lua", GOOD_POLICY);
+    const char *path = write_file(
+        "bad.lua",
+        "provider { id = 'sim', kind = 'sim' }\n"                          /* 1 */
+        "model { id = 'a', provider = 'nope' }\n"                          /* 2 */
+        "model { id = 'a', provider = 'sim' }\n"                           /* 3 */
+        "model { id = 'b', provider = 'sim', price = { input = -1 } }\n"   /* 4 */
+        "route { name = 'r', policy = 'missing.lua', default = 'b' }\n"    /* 5 */
+        "model { id = 'c', provider = 'sim', pirce = 1 }\n"                /* 6 */
+        "provider { id = 'x', kind = 'weird' }\n"                          /* 7 */
+        "route { name = 'r2', policy = 'bad_policy.lua', default = 'zz' }\n" /* 8 */
+        "server { listen = 'nohost' }\n");                                 /* 9 */
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    int rc = sy_config_load(&cfg, path, &diag);
+    CHECK(rc == SY_ECONFIG);
+    CHECK(cfg == NULL);
+    char want[512];
+    snprintf(want, sizeof want, "%s:2: model[a].provider: unknown provider \"nope\"", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:3: model.id: duplicate id \"a\"", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:4: model[b].price.input: must not be negative (got -1)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:5: route[r].policy: cannot read policy file", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:6: model[c].pirce: unknown key", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:7: provider[x].kind: unknown provider kind \"weird\"", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:8: route[r2].default: unknown model \"zz\"", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:9: server.listen: expected HOST:PORT", path);
+    CHECK_CONTAINS(diag.data, want);
+    sy_buf_free(&diag);
+}
+
+TEST(lua_errors_in_the_config_keep_their_line)
+{
+    const char *path = write_file("syntax.lua", "provider { id = 'sim', kind = 'sim' }\nmodel { id = }\n");
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_ECONFIG);
+    char want[512];
+    snprintf(want, sizeof want, "%s:2: config:", path);
+    CHECK_CONTAINS(diag.data, want);
+    sy_buf_reset(&diag);
+    path = write_file("io.lua", "io.open('/etc/passwd')\n");
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_ECONFIG);
+    CHECK_CONTAINS(diag.data, "io.lua:1: config:");
+    sy_buf_reset(&diag);
+    CHECK(sy_config_load(&cfg, "/nonexistent/x.lua", &diag) == SY_ECONFIG);
+    CHECK_CONTAINS(diag.data, "/nonexistent/x.lua:0: config: cannot read: No such file");
+    sy_buf_free(&diag);
+}
+
+TEST(listen_addresses)
+{
+    char *host = NULL;
+    int port = 0;
+    CHECK(sy_parse_listen("127.0.0.1:80", &host, &port) == SY_OK && port == 80);
+    CHECK_STR(host, "127.0.0.1");
+    free(host);
+    CHECK(sy_parse_listen("[::1]:8080", &host, &port) == SY_OK && port == 8080);
+    CHECK_STR(host, "::1");
+    free(host);
+    CHECK(sy_parse_listen(":81", &host, &port) == SY_OK && port == 81);
+    CHECK_STR(host, "0.0.0.0");
+    free(host);
+    CHECK(sy_parse_listen("x:99999", &host, &port) == SY_EINVAL);
+    CHECK(sy_parse_listen("x", &host, &port) == SY_EINVAL);
+    CHECK(sy_parse_listen("x:", &host, &port) == SY_EINVAL);
+}
+
+int main(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-config-XXXXXX");
+    if (!mkdtemp(g_dir)) return 2;
+    RUN(loads_every_field);
+    RUN(reports_every_problem_with_file_line_and_key);
+    RUN(lua_errors_in_the_config_keep_their_line);
+    RUN(listen_addresses);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    return sy_test_summary();
+}

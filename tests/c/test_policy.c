@@ -1,0 +1,226 @@
+/* test_policy.c — the policy engine (src/policy/): decisions, the request view, the sandbox
+ * and the time budget, each limit tried by a policy that tries to break it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy/sy_policy.h"
+#include "sy_test.h"
+
+static char g_dir[256];
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A config with models small/large and one route "r" running the given policy body. */
+static sy_policy_vm *vm_for(const char *policy, sy_buf *diag)
+{
+    char path[512];
+    write_file("policy.lua", policy);
+    write_file("cfg.lua", "provider { id = 'sim', kind = 'sim' }\n"
+                          "model { id = 'small', provider = 'sim' }\n"
+                          "model { id = 'large', provider = 'sim' }\n"
+                          "route { name = 'r', policy = 'policy.lua', default = 'large' }\n");
+    snprintf(path, sizeof path, "%s/cfg.lua", g_dir);
+    sy_config *cfg = NULL;
+    if (sy_config_load(&cfg, path, diag) != SY_OK) return NULL;
+    sy_policy_vm *vm = NULL;
+    sy_policy_vm_new(&vm, cfg, diag);
+    sy_config_unref(cfg);
+    return vm;
+}
+
+/* Routes a request (JSON text) through route "r". */
+static int route(sy_policy_vm *vm, const char *json, sy_decision *dec)
+{
+    cJSON *body = cJSON_Parse(json);
+    const char *meta[] = {"task", "extract"};
+    sy_request_view v = {body, "r", meta, 1};
+    int rc = sy_policy_route(vm, sy_config_route(sy_policy_vm_config(vm), "r"), &v, dec);
+    cJSON_Delete(body);
+    return rc;
+}
+
+static const char *REQ =
+    "{\"model\":\"r\",\"max_tokens\":50,\"metadata\":{\"tier\":\"gold\",\"task\":\"body\"},"
+    "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+    "{\"role\":\"user\",\"content\":\"first\"},{\"role\":\"assistant\",\"content\":\"ok\"},"
+    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"last question\"}]}]}";
+
+TEST(decisions_and_request_view)
+{
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_policy_vm *vm = vm_for(
+        "local sy = require 'switchyard'\n"
+        "return { name = 'view', route = function(req, ctx)\n"
+        "  assert(req.model == 'r')\n"
+        "  assert(req.text == 'last question', req.text)\n"
+        "  assert(req.system == 'be brief')\n"
+        "  assert(req.meta.tier == 'gold')\n"
+        "  assert(req.meta.task == 'extract', 'headers win over metadata')\n"
+        "  assert(req.max_tokens == 50 and req.stream == false and req.tools == nil)\n"
+        "  assert(#req.messages == 4 and req.messages[2].content == 'first')\n"
+        "  assert(req.tokens > 5)\n"
+        "  return sy.chain{ 'small', sy.model('large'), reason = 'because' }\n"
+        "end }\n",
+        &diag);
+    CHECK(vm != NULL);
+    if (!vm) {
+        fprintf(stderr, "%s", diag.data);
+        return;
+    }
+    sy_decision d;
+    CHECK(route(vm, REQ, &d) == SY_OK);
+    CHECK(d.kind == SY_DEC_CHAIN && d.n == 2 && !d.policy_failed);
+    CHECK_STR(d.models[0]->id, "small");
+    CHECK_STR(d.models[1]->id, "large");
+    CHECK_STR(d.reason, "because");
+    CHECK_CONTAINS(sy_policy_id(vm, sy_config_route(sy_policy_vm_config(vm), "r")), "view@");
+    sy_policy_vm_free(vm);
+    sy_buf_free(&diag);
+}
+
+/* Each of these must fail at run time and fall back to the route default with the error. */
+TEST(failures_use_the_default_model)
+{
+    static const struct {
+        const char *body;
+        const char *error;
+    } cases[] = {
+        {"error('boom')", "policy.lua:3: boom"},
+        {"return sy.pick('nope')",
+         "policy.lua:2: (in a tail call from route()) sy.pick: unknown model 'nope'"},
+        {"local d = sy.pick('nope2') return d", "policy.lua:3: sy.pick: unknown model 'nope2'"},
+        {"return sy.chain{}", "sy.chain: needs at least one model"},
+        {"return 42", "route() must return a model id or a decision (got number)"},
+        {"return { 'small', 'ghost' }", "unknown model 'ghost' at position 2"},
+        {"x = 1", "policies may not set globals (tried to set 'x')"},
+        {"return undefined_thing", "undefined global 'undefined_thing'"},
+        {"req.model = 'x'", "req is read-only"},
+        {"while true do end", "exceeded its time budget"},
+        {"local t = {} for i = 1, 1e9 do t[i] = i end", "exceeded its time budget"},
+        {"return require('ffi')", "module 'ffi' is not available to policies"},
+        {"return io.open('/etc/passwd')", "undefined global 'io'"},
+        {"return os.execute('true')", "attempt to call field 'execute'"},
+        {"return string.dump(function() end)", "attempt to call field 'dump'"},
+        {"return loadstring('return 1')", "undefined global 'loadstring'"},
+        {"return load('return 1')", "undefined global 'load'"},
+        {"return getmetatable('').__index", "undefined global 'getmetatable'"},
+        {"return debug.getinfo(1)", "undefined global 'debug'"},
+        {"return collectgarbage('count')", "undefined global 'collectgarbage'"},
+        {"return jit.off()", "undefined global 'jit'"},
+        {"return setfenv(1, {})", "undefined global 'setfenv'"},
+    };
+    for (size_t i = 0; i < SY_ARRAY_LEN(cases); i++) {
+        char src[1024];
+        snprintf(src, sizeof src,
+                 "local sy = require 'switchyard'\n"
+                 "return { name = 'bad', route = function(req, ctx)\n"
+                 "do %s end\n"
+                 "return 'small' end }\n",
+                 cases[i].body);
+        sy_buf diag;
+        sy_buf_init(&diag);
+        sy_policy_vm *vm = vm_for(src, &diag);
+        CHECK(vm != NULL);
+        if (!vm) {
+            fprintf(stderr, "%s", diag.data);
+            sy_buf_free(&diag);
+            continue;
+        }
+        sy_decision d;
+        int rc = route(vm, REQ, &d);
+        CHECK(rc == SY_EPOLICY);
+        CHECK(d.policy_failed && d.n == 1 && strcmp(d.models[0]->id, "large") == 0);
+        CHECK_CONTAINS(d.error, cases[i].error);
+        /* the VM stays usable after any failure */
+        CHECK(route(vm, REQ, &d) == SY_EPOLICY);
+        sy_policy_vm_free(vm);
+        sy_buf_free(&diag);
+    }
+}
+
+TEST(budget_interrupts_an_endless_loop_quickly)
+{
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_policy_vm *vm = vm_for("return { route = function(req) local n = 0\n"
+                              "  while true do n = n + 1 end end }\n",
+                              &diag);
+    CHECK(vm != NULL);
+    if (!vm) return;
+    sy_decision d;
+    uint64_t t0 = sy_now_ns();
+    for (int i = 0; i < 5; i++) route(vm, REQ, &d);
+    double ms = (double)(sy_now_ns() - t0) / 1e6;
+    /* five calls of a 2 ms budget: far below a second even on a loaded machine */
+    CHECK(ms < 1000);
+    CHECK(d.policy_failed);
+    sy_policy_vm_free(vm);
+    sy_buf_free(&diag);
+}
+
+TEST(load_errors_name_file_line_and_key)
+{
+    sy_buf diag;
+    sy_buf_init(&diag);
+    CHECK(vm_for("return { route = function(req) return 'small' end\n", &diag) == NULL);
+    CHECK_CONTAINS(diag.data, "policy.lua:2: route[r].policy:");
+    sy_buf_reset(&diag);
+    CHECK(vm_for("return 7\n", &diag) == NULL);
+    CHECK_CONTAINS(diag.data, "policy.lua:1: route[r].policy: the policy must return a table");
+    sy_buf_reset(&diag);
+    CHECK(vm_for("return { name = 'x' }\n", &diag) == NULL);
+    CHECK_CONTAINS(diag.data, "has no route function");
+    sy_buf_reset(&diag);
+    CHECK(vm_for("local x = nil\nx.y = 1\n", &diag) == NULL);
+    CHECK_CONTAINS(diag.data, "policy.lua:2: route[r].policy: attempt to index local 'x'");
+    sy_buf_reset(&diag);
+    CHECK(vm_for("\033LJ\002garbage", &diag) == NULL);
+    CHECK_CONTAINS(diag.data, "bytecode policies are not allowed");
+    sy_buf_free(&diag);
+}
+
+TEST(a_kept_request_view_cannot_be_used_later)
+{
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_policy_vm *vm = vm_for("local saved\n"
+                              "return { route = function(req)\n"
+                              "  if saved then return saved.text end\n"
+                              "  saved = req\n"
+                              "  return 'small' end }\n",
+                              &diag);
+    CHECK(vm != NULL);
+    if (!vm) return;
+    sy_decision d;
+    CHECK(route(vm, REQ, &d) == SY_OK);
+    CHECK(route(vm, REQ, &d) == SY_EPOLICY);
+    CHECK_CONTAINS(d.error, "req used after route() returned");
+    sy_policy_vm_free(vm);
+    sy_buf_free(&diag);
+}
+
+int main(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-policy-XXXXXX");
+    if (!mkdtemp(g_dir)) return 2;
+    sy_log_set_level(SY_LOG_ERROR);
+    RUN(decisions_and_request_view);
+    RUN(failures_use_the_default_model);
+    RUN(budget_interrupts_an_endless_loop_quickly);
+    RUN(load_errors_name_file_line_and_key);
+    RUN(a_kept_request_view_cannot_be_used_later);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    return sy_test_summary();
+}
