@@ -35,6 +35,10 @@ static const char *const WORDS[] = {
     "for",     "testing", "routing", "policies", "without", "network", "access",   "or",
     "keys",    "it",      "reports", "usage",  "tokens",  "latency", "cost",      "savings"};
 
+/* The first tokens of every answer say who answered, so a person trying the quickstart sees
+ * the routing at work; the rest are words drawn from WORDS. */
+#define INTRO_TOKENS 4
+
 static uint64_t next_u64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull); /* splitmix64 */
@@ -94,14 +98,19 @@ static cJSON *envelope(const sim_state *s, const char *object)
     return o;
 }
 
-/* The text of token i (words, with a leading space after the first). */
+/* The text of token i (with a leading space after the first). */
 static void token_text(const sim_state *s, int i, sy_buf *out)
 {
+    if (i > 0) sy_buf_puts(out, " ");
+    if (i < INTRO_TOKENS && i < s->ntokens - 1) {
+        const char *intro[INTRO_TOKENS] = {"Simulated", "answer", "from", s->a->model->id};
+        sy_buf_puts(out, intro[i]);
+        if (i == INTRO_TOKENS - 1) sy_buf_puts(out, ":");
+        return;
+    }
     /* derive per-token words from the attempt's seed, independent of the stream pace */
     uint64_t r = s->rng ^ (0x5bd1e995ull * (uint64_t)(i + 1));
-    const char *w = WORDS[next_u64(&r) % SY_ARRAY_LEN(WORDS)];
-    if (i > 0) sy_buf_puts(out, " ");
-    sy_buf_puts(out, w);
+    sy_buf_puts(out, WORDS[next_u64(&r) % SY_ARRAY_LEN(WORDS)]);
     if (i == s->ntokens - 1 && !s->truncated) sy_buf_puts(out, ".");
 }
 
