@@ -200,9 +200,9 @@ static int is_field_value(const char *s)
 /* The server frames the response itself; a handler may not set these. */
 static int is_reserved_header(const char *name)
 {
-    static const char *const reserved[] = {"content-length", "transfer-encoding", "connection",
-                                           "content-type",   "date",              "server",
-                                           "keep-alive",     "upgrade"};
+    static const char *const reserved[] = {
+        "content-length", "transfer-encoding", "connection", "content-type", "date",
+        "server",         "keep-alive",        "upgrade"};
     for (size_t i = 0; i < SY_ARRAY_LEN(reserved); i++)
         if (sy_strcaseeq(name, reserved[i])) return 1;
     return 0;
@@ -376,8 +376,8 @@ static int put_head(sy_http_conn *c, const sy_http_req *req, int status, const c
 {
     struct evbuffer *b = c->scratch;
     int bad = 0;
-    bad |= evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\nServer: switchyard\r\nDate: %s\r\n",
-                               status, sy_http_reason(status), http_date(c->srv)) < 0;
+    bad |= evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\nServer: switchyard\r\nDate: %s\r\n", status,
+                               sy_http_reason(status), http_date(c->srv)) < 0;
     if (req && req->resp_hdrs.len)
         bad |= evbuffer_add(b, req->resp_hdrs.data, req->resp_hdrs.len) < 0;
     if (ctype) bad |= evbuffer_add_printf(b, "Content-Type: %s\r\n", ctype) < 0;
@@ -574,7 +574,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (head_grow(c, len)) return -1;
     if (c->in_trailers) return 0;
     if (c->last_hdr != HCB_VALUE) {
-        if (c->last_hdr != HCB_FIELD) return cb_fail(c, 400, "bad_http", "Header value without a name");
+        if (c->last_hdr != HCB_FIELD)
+            return cb_fail(c, 400, "bad_http", "Header value without a name");
         if (hdr_end_name(req)) return cb_nomem(c);
         c->last_hdr = HCB_VALUE;
     }
@@ -706,8 +707,8 @@ static void conn_process(sy_http_conn *c)
         if (nv > 8) nv = 8;
         for (int i = 0; i < nv && err == HPE_OK; i++) {
             if (v[i].iov_len == 0) continue; /* a zero length would mean EOF to the parser */
-            size_t n = http_parser_execute(&c->parser, &c->srv->settings, v[i].iov_base,
-                                           v[i].iov_len);
+            size_t n =
+                http_parser_execute(&c->parser, &c->srv->settings, v[i].iov_base, v[i].iov_len);
             used += n;
             err = HTTP_PARSER_ERRNO(&c->parser);
             if (err == HPE_OK && n != v[i].iov_len) err = HPE_UNKNOWN; /* cannot happen */
@@ -731,13 +732,18 @@ static void on_read(struct bufferevent *bev, void *ud)
     sy_http_conn *c = ud;
     (void)bev;
     switch (c->state) {
-    case CS_READING: conn_process(c); break;
-    case CS_HANDLING: break; /* waits for the handler; bounded by the read watermark */
+    case CS_READING:
+        conn_process(c);
+        break;
+    case CS_HANDLING:
+        break; /* waits for the handler; bounded by the read watermark */
     case CS_CLOSING:
         c->linger = 1;
         drain_all(conn_in(c));
         break;
-    case CS_LINGER: drain_all(conn_in(c)); break;
+    case CS_LINGER:
+        drain_all(conn_in(c));
+        break;
     }
 }
 
@@ -745,8 +751,7 @@ static void on_write(struct bufferevent *bev, void *ud)
 {
     sy_http_conn *c = ud;
     (void)bev;
-    if (c->state == CS_CLOSING && evbuffer_get_length(conn_out(c)) == 0)
-        conn_close_or_linger(c);
+    if (c->state == CS_CLOSING && evbuffer_get_length(conn_out(c)) == 0) conn_close_or_linger(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *ud)
@@ -792,8 +797,11 @@ static void on_timer(evutil_socket_t fd, short what, void *ud)
             conn_fail(c, 408, "request_timeout", msg);
         }
         break;
-    case TK_LINGER: conn_close(c); break;
-    case TK_NONE: break;
+    case TK_LINGER:
+        conn_close(c);
+        break;
+    case TK_NONE:
+        break;
     }
 }
 
@@ -981,7 +989,8 @@ void sy_http_server_free(sy_http_server *srv)
     srv->draining = 1;
     /* A request still owned by a handler is a caller bug; abort it rather than leave the
      * handler holding a pointer into freed memory. */
-    while (srv->conns) conn_close(srv->conns);
+    while (srv->conns)
+        conn_close(srv->conns);
     while (srv->orphans) {
         sy_http_req *req = srv->orphans;
         srv->orphans = req->orph_next;
@@ -1023,8 +1032,7 @@ size_t sy_http_req_header_count(const sy_http_req *req)
     return req ? req->nh : 0;
 }
 
-void sy_http_req_header_at(const sy_http_req *req, size_t i, const char **name,
-                           const char **value)
+void sy_http_req_header_at(const sy_http_req *req, size_t i, const char **name, const char **value)
 {
     int ok = req && i < req->nh;
     if (name) *name = ok ? req->hdrs.data + req->hv[i].name : NULL;
@@ -1174,8 +1182,7 @@ int sy_http_stream_end(sy_http_req *req)
         req_finish(req, 0);
         return SY_ESTATE;
     }
-    if (!req->head && !req->stream_raw &&
-        bufferevent_write(req->conn->bev, "0\r\n\r\n", 5) != 0)
+    if (!req->head && !req->stream_raw && bufferevent_write(req->conn->bev, "0\r\n\r\n", 5) != 0)
         rc = SY_ENOMEM;
     req_finish(req, req->stream_keep && !rc && !req->stream_raw);
     return rc;
