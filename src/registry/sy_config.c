@@ -580,7 +580,26 @@ static void load_route(loader *ld, decl *d, sy_route *r)
                     strerror(err ? err : EIO));
             free(r->policy_src);
             r->policy_src = NULL;
+        } else if (r->policy_len > 0 && r->policy_src[0] == LUA_SIGNATURE[0]) {
+            /* never hand bytecode to the loader: malformed bytecode can crash the VM */
+            keyname(k, sizeof k, d, "policy");
+            problem(ld, r->policy_path, 1, k, "bytecode policies are not allowed");
+        } else if (luaL_loadbuffer(ld->L, r->policy_src, r->policy_len, "=policy") != 0) {
+            /* Syntax only (nothing runs here): reported even when other declarations are
+             * broken too, so one `check` lists every problem. sy_policy runs it later. */
+            const char *msg = lua_tostring(ld->L, -1);
+            const char *p = msg ? strstr(msg, ":") : NULL; /* "policy:LINE: message" */
+            keyname(k, sizeof k, d, "policy");
+            if (p) {
+                long line = strtol(p + 1, NULL, 10);
+                const char *rest = strstr(p + 1, ": ");
+                problem(ld, r->policy_path, (int)line, k, "%s", rest ? rest + 2 : msg);
+            } else {
+                problem(ld, r->policy_path, 0, k, "%s", msg ? msg : "syntax error");
+            }
+            lua_pop(ld->L, 1);
         } else {
+            lua_pop(ld->L, 1);
             snprintf(r->policy_hash, sizeof r->policy_hash, "%012llx",
                      (unsigned long long)(sy_hash64(r->policy_src, r->policy_len, 0) &
                                           0xffffffffffffull));
