@@ -119,11 +119,17 @@ int sy_buf_puts(sy_buf *b, const char *s)
 
 int sy_buf_vprintf(sy_buf *b, const char *fmt, va_list ap)
 {
+    /* one vsnprintf into the free space in the common case; a second only when it grows */
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
     if (n < 0) return SY_EINVAL;
+    if ((size_t)n < room) {
+        b->len += (size_t)n;
+        return SY_OK;
+    }
     if (sy_buf_reserve(b, (size_t)n)) return SY_ENOMEM;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;

@@ -37,6 +37,7 @@ typedef struct sy_worker {
     char *models_json;           /* GET /v1/models body, built once per snapshot */
     size_t models_len;
     uint64_t req_seq;            /* for generated request ids */
+    int64_t started_ms;          /* wall clock at start, part of generated request ids */
     int draining;
     int start_rc;
 } sy_worker;

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "core/sy_json.h"
 #include "tokens/sy_tokens.h"
 
 #define MAX_META_HEADERS 16
@@ -56,6 +57,8 @@ typedef struct sy_call {
     int next;                    /* index in dec.models of the next attempt */
     sy_attempt att;
     int attempt_running;
+    const char *raw;             /* request text, for attempts to splice (see chat_completions) */
+    size_t raw_len, raw_model_off, raw_model_len;
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[SY_MAX_CHAIN];
@@ -94,8 +97,9 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
         sy_http_add_header(req, "x-switchyard-route", "direct");
     }
     if (c->ntries) {
-        sy_buf *b = &c->scratch;
-        sy_buf_reset(b);
+        sy_buf local; /* not c->scratch: it may hold the body being answered */
+        sy_buf *b = &local;
+        sy_buf_init(b);
         for (int i = 0; i < c->ntries; i++) {
             const try_rec *t = &c->tries[i];
             if (i) sy_buf_puts(b, ", ");
@@ -105,6 +109,7 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
                 sy_buf_printf(b, "%s:%s", t->model->id, sy_outcome_name(t->outcome));
         }
         sy_http_add_header(req, "x-switchyard-attempts", b->data);
+        sy_buf_free(b);
     }
 }
 
@@ -231,7 +236,7 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
     sy_http_stream_write(c->req, b->data, b->len);
 }
 
-static void on_done(sy_attempt *a, cJSON *resp)
+static void on_done(sy_attempt *a, sy_answer *ans)
 {
     sy_call *c = a->ud;
     c->attempt_running = 0;
@@ -246,18 +251,26 @@ static void on_done(sy_attempt *a, cJSON *resp)
         return;
     }
     record_try(c, a->model, SY_OUT_OK, 200, "ok");
-    set_model_field(resp, a->model);
-    char *json = cJSON_PrintUnformatted(resp);
-    cJSON_Delete(resp);
-    if (!json) {
-        add_routing_headers(c, NULL);
-        respond_error(c->req, 500, "out of memory", NULL, NULL);
-        call_free(c);
-        return;
+    /* the upstream's bytes as they came, but for "model": the registry id that answered */
+    sy_buf *b = &c->scratch;
+    sy_buf_reset(b);
+    if (ans->model_off >= 0) {
+        sy_buf_append(b, ans->json, (size_t)ans->model_off);
+        sy_buf_json_str(b, a->model->id);
+        size_t rest = (size_t)(ans->model_off + ans->model_len);
+        sy_buf_append(b, ans->json + rest, ans->len - rest);
+    } else {
+        const char *brace = memchr(ans->json, '{', ans->len);
+        size_t at = brace ? (size_t)(brace - ans->json) + 1 : 0;
+        sy_buf_append(b, ans->json, at);
+        sy_buf_puts(b, "\"model\":");
+        sy_buf_json_str(b, a->model->id);
+        sy_buf_puts(b, ",");
+        sy_buf_append(b, ans->json + at, ans->len - at);
     }
+    free(ans->json);
     add_routing_headers(c, a->model);
-    sy_http_respond(c->req, 200, "application/json", json, strlen(json));
-    free(json);
+    sy_http_respond(c->req, 200, "application/json", b->data, b->len);
     call_free(c);
 }
 
@@ -301,6 +314,10 @@ static void start_next(sy_call *c)
         memset(&c->att, 0, sizeof c->att);
         c->att.model = m;
         c->att.request = c->body;
+        c->att.raw = c->raw;
+        c->att.raw_len = c->raw_len;
+        c->att.raw_model_off = c->raw_model_off;
+        c->att.raw_model_len = c->raw_model_len;
         c->att.stream = c->stream;
         c->att.ev = &EVENTS;
         c->att.ud = c;
@@ -447,6 +464,29 @@ static int decide(sy_call *c, const char *name)
     return 0;
 }
 
+/* "sy-<worker>-<start time, hex ms>-<sequence, hex>": unique per process run, made without
+ * printf (this runs for every request). */
+static void format_request_id(char *out, sy_worker *w)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t parts[3] = {(uint64_t)w->index, (uint64_t)w->started_ms, ++w->req_seq};
+    char *p = out;
+    *p++ = 's';
+    *p++ = 'y';
+    for (int k = 0; k < 3; k++) {
+        char tmp[16];
+        int n = 0;
+        uint64_t v = parts[k];
+        do {
+            tmp[n++] = hex[v & 15];
+            v >>= 4;
+        } while (v);
+        *p++ = '-';
+        while (n) *p++ = tmp[--n];
+    }
+    *p = '\0';
+}
+
 static sy_call *call_new(sy_worker *w, sy_http_req *req)
 {
     sy_call *c = calloc(1, sizeof *c);
@@ -458,8 +498,7 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
     if (rid && *rid && strlen(rid) < sizeof c->request_id)
         header_safe(c->request_id, sizeof c->request_id, rid);
     else
-        snprintf(c->request_id, sizeof c->request_id, "sy-%d-%llx-%llu", w->index,
-                 (unsigned long long)sy_wall_ms(), (unsigned long long)++w->req_seq);
+        format_request_id(c->request_id, w);
     return c;
 }
 
@@ -491,6 +530,19 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
     }
     c->body = body;
     c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream"));
+    /* Attempts send the client's own bytes with only "model" replaced, when the strict
+     * scanner agrees with cJSON about the body; otherwise they print the parsed tree. */
+    sy_json_member mem[32];
+    sy_json_top top;
+    if (sy_json_scan(text, len, mem, 32, &top, NULL) == 0 && top.total <= 32) {
+        const sy_json_member *m = sy_json_find(text, mem, top.n, "model");
+        if (m && m->type == 's') {
+            c->raw = text;
+            c->raw_len = len;
+            c->raw_model_off = m->val_off;
+            c->raw_model_len = m->val_len;
+        }
+    }
     const char *name = cJSON_GetObjectItemCaseSensitive(body, "model")->valuestring;
     if (decide(c, name) != 0) {
         call_free(c);

@@ -102,6 +102,7 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
 {
     w->eng = eng;
     w->index = index;
+    w->started_ms = sy_wall_ms();
     w->wake_fd[0] = w->wake_fd[1] = -1;
     w->listen_fd = make_listener(host, port, &eng->err);
     if (w->listen_fd < 0) return SY_EIO;

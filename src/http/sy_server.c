@@ -374,18 +374,60 @@ static void conn_close_or_linger(sy_http_conn *c)
 static int put_head(sy_http_conn *c, const sy_http_req *req, int status, const char *ctype,
                     enum body_mode mode, size_t clen, int keep)
 {
+    /* Plain appends, no printf: this runs for every response. */
+    char head[512];
+    sy_buf h = {head, 0, sizeof head};
+    const char *reason = sy_http_reason(status), *date = http_date(c->srv);
+    const char *conn = keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+    char num[24];
     struct evbuffer *b = c->scratch;
     int bad = 0;
-    bad |= evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\nServer: switchyard\r\nDate: %s\r\n", status,
-                               sy_http_reason(status), http_date(c->srv)) < 0;
+    size_t need = 64 + strlen(reason) + strlen(date) + (ctype ? strlen(ctype) : 0) + 96;
+    if (need > sizeof head) return SY_ENOMEM; /* reason, date and type are short */
+    memcpy(head, "HTTP/1.1 ", 9);
+    h.len = 9;
+    num[0] = (char)('0' + status / 100 % 10);
+    num[1] = (char)('0' + status / 10 % 10);
+    num[2] = (char)('0' + status % 10);
+    num[3] = ' ';
+    memcpy(head + h.len, num, 4);
+    h.len += 4;
+#define PUT(str)                                                                           \
+    do {                                                                                   \
+        size_t n_ = strlen(str);                                                           \
+        memcpy(head + h.len, (str), n_);                                                   \
+        h.len += n_;                                                                       \
+    } while (0)
+    PUT(reason);
+    PUT("\r\nServer: switchyard\r\nDate: ");
+    PUT(date);
+    PUT("\r\n");
+    bad |= evbuffer_add(b, head, h.len) < 0;
+    h.len = 0;
     if (req && req->resp_hdrs.len)
         bad |= evbuffer_add(b, req->resp_hdrs.data, req->resp_hdrs.len) < 0;
-    if (ctype) bad |= evbuffer_add_printf(b, "Content-Type: %s\r\n", ctype) < 0;
-    if (mode == BODY_LENGTH)
-        bad |= evbuffer_add_printf(b, "Content-Length: %zu\r\n", clen) < 0;
-    else if (mode == BODY_CHUNKED)
-        bad |= evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") < 0;
-    bad |= evbuffer_add_printf(b, "Connection: %s\r\n\r\n", keep ? "keep-alive" : "close") < 0;
+    if (ctype) {
+        PUT("Content-Type: ");
+        PUT(ctype);
+        PUT("\r\n");
+    }
+    if (mode == BODY_LENGTH) {
+        char *e = num + sizeof num, *p = e;
+        size_t v = clen;
+        do {
+            *--p = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        PUT("Content-Length: ");
+        memcpy(head + h.len, p, (size_t)(e - p));
+        h.len += (size_t)(e - p);
+        PUT("\r\n");
+    } else if (mode == BODY_CHUNKED) {
+        PUT("Transfer-Encoding: chunked\r\n");
+    }
+    PUT(conn);
+#undef PUT
+    bad |= evbuffer_add(b, head, h.len) < 0;
     return bad ? SY_ENOMEM : SY_OK;
 }
 
@@ -1074,7 +1116,11 @@ int sy_http_add_header(sy_http_req *req, const char *name, const char *value)
         return SY_EINVAL;
     if (!req->owned || req->streaming) return SY_ESTATE;
     if (!req->conn) return SY_EIO;
-    return sy_buf_printf(&req->resp_hdrs, "%s: %s\r\n", name, value);
+    int rc = sy_buf_puts(&req->resp_hdrs, name);
+    rc |= sy_buf_append(&req->resp_hdrs, ": ", 2);
+    rc |= sy_buf_puts(&req->resp_hdrs, value);
+    rc |= sy_buf_append(&req->resp_hdrs, "\r\n", 2);
+    return rc ? SY_ENOMEM : SY_OK;
 }
 
 /* respond / stream_end / discard always finish the request, whatever they return; only

@@ -11,8 +11,12 @@
 
 #include "core/sy_core.h"
 
+#define POOL_MAX 64
+
 struct sy_upstream {
     CURLM *multi;
+    CURL *pool[POOL_MAX];
+    int npool;
     struct event_base *base;
     struct event *timer;
     int active;
@@ -142,6 +146,7 @@ void sy_upstream_free(sy_upstream *up)
     /* Owners cancel their transfers before the worker frees this (curl 7.88 has no
      * curl_multi_get_handles to find them here). */
     if (up->multi) curl_multi_cleanup(up->multi);
+    for (int i = 0; i < up->npool; i++) curl_easy_cleanup(up->pool[i]);
     if (up->timer) event_free(up->timer);
     free(up);
 }
@@ -174,6 +179,23 @@ void sy_upstream_cancel(sy_upstream *up, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     up->active--;
     free(x);
+}
+
+CURL *sy_upstream_easy(sy_upstream *up)
+{
+    if (up->npool > 0) return up->pool[--up->npool];
+    return curl_easy_init();
+}
+
+void sy_upstream_release(sy_upstream *up, CURL *easy)
+{
+    if (!easy) return;
+    if (up->npool < POOL_MAX) {
+        curl_easy_reset(easy);
+        up->pool[up->npool++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
 }
 
 int sy_upstream_active(const sy_upstream *up)

@@ -20,6 +20,12 @@ void sy_upstream_free(sy_upstream *up);
 int sy_upstream_add(sy_upstream *up, CURL *easy, sy_upstream_done_cb done, void *ud);
 /* Cancels a transfer: its connection is closed, no done callback runs. */
 void sy_upstream_cancel(sy_upstream *up, CURL *easy);
+/* An easy handle from the worker's pool (reset to defaults), or a new one. Reusing handles
+ * saves curl's per-handle setup on every request. NULL on out of memory. */
+CURL *sy_upstream_easy(sy_upstream *up);
+/* Returns a handle that is not in a transfer to the pool (or frees it when the pool is
+ * full). NULL is a no-op. */
+void sy_upstream_release(sy_upstream *up, CURL *easy);
 /* Transfers in flight. */
 int sy_upstream_active(const sy_upstream *up);
 

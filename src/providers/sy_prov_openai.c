@@ -16,6 +16,7 @@ typedef struct oa_state {
     CURL *easy;
     struct curl_slist *headers;
     char *payload;
+    size_t payload_len;
     sy_buf body;      /* non-stream answer, or an error body */
     sy_buf line;      /* SSE: the current incomplete line */
     sy_buf data;      /* SSE: data lines of the current event */
@@ -29,7 +30,7 @@ typedef struct oa_state {
 static void oa_free(oa_state *s)
 {
     if (!s) return;
-    if (s->easy) curl_easy_cleanup(s->easy);
+    sy_upstream_release(s->a->env->up, s->easy);
     curl_slist_free_all(s->headers);
     free(s->payload);
     sy_buf_free(&s->body);
@@ -199,15 +200,16 @@ static void on_done(CURL *easy, CURLcode rc, void *ud)
         a->ev->on_done(a, NULL);
         return;
     }
-    cJSON *resp = cJSON_ParseWithLength(s->body.data ? s->body.data : "", s->body.len);
-    if (!cJSON_IsObject(resp) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(resp, "choices"))) {
-        cJSON_Delete(resp);
+    sy_answer ans;
+    size_t blen = s->body.len;
+    if (sy_answer_take(&ans, s->body.data, blen) != 0) {
         fail(s, SY_OUT_INVALID, (int)s->status, "upstream answer is not a chat completion", NULL);
         return;
     }
+    sy_buf_init(&s->body); /* the answer owns the bytes now */
     a->priv = NULL;
     oa_free(s);
-    a->ev->on_done(a, resp);
+    a->ev->on_done(a, &ans);
 }
 
 int sy_prov_openai_start(sy_attempt *a)
@@ -221,16 +223,29 @@ int sy_prov_openai_start(sy_attempt *a)
     sy_buf_init(&s->line);
     sy_buf_init(&s->data);
 
-    /* The request as the client sent it, with the upstream's model name. The model item is
-     * swapped in place for the print only (single-threaded, nothing runs in between). */
-    cJSON *model = cJSON_GetObjectItemCaseSensitive(a->request, "model");
-    char *saved = model ? model->valuestring : NULL;
-    if (model) model->valuestring = a->model->upstream;
-    s->payload = cJSON_PrintUnformatted(a->request);
-    if (model) model->valuestring = saved;
+    /* The request as the client sent it, with the upstream's model name: spliced into the
+     * client's text when we have it (no re-printing of the whole body), else printed. */
+    if (a->raw) {
+        sy_buf pay;
+        sy_buf_init(&pay);
+        sy_buf_reserve(&pay, a->raw_len + strlen(a->model->upstream) + 8);
+        sy_buf_append(&pay, a->raw, a->raw_model_off);
+        sy_buf_json_str(&pay, a->model->upstream);
+        size_t rest = a->raw_model_off + a->raw_model_len;
+        sy_buf_append(&pay, a->raw + rest, a->raw_len - rest);
+        s->payload = sy_buf_steal(&pay);
+        s->payload_len = a->raw_len - a->raw_model_len + strlen(a->model->upstream) + 2;
+    } else {
+        cJSON *model = cJSON_GetObjectItemCaseSensitive(a->request, "model");
+        char *saved = model ? model->valuestring : NULL;
+        if (model) model->valuestring = a->model->upstream;
+        s->payload = cJSON_PrintUnformatted(a->request);
+        if (model) model->valuestring = saved;
+        if (s->payload) s->payload_len = strlen(s->payload);
+    }
     if (!s->payload) goto oom;
 
-    s->easy = curl_easy_init();
+    s->easy = sy_upstream_easy(a->env->up);
     if (!s->easy) goto oom;
     snprintf(url, sizeof url, "%s/chat/completions", p->base_url);
     s->headers = curl_slist_append(s->headers, "Content-Type: application/json");
@@ -250,7 +265,7 @@ int sy_prov_openai_start(sy_attempt *a)
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->payload);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(s->payload));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)s->payload_len);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

@@ -168,9 +168,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         cJSON_AddStringToObject(c, "finish_reason", finish);
         cJSON_AddItemToArray(choices, c);
         cJSON_AddItemToObject(resp, "usage", usage(s));
+        char *text = cJSON_PrintUnformatted(resp);
+        cJSON_Delete(resp);
+        sy_answer ans;
         a->priv = NULL;
         sim_free(s);
-        a->ev->on_done(a, resp);
+        if (!text || sy_answer_take(&ans, text, strlen(text)) != 0) {
+            free(text);
+            a->ev->on_fail(a, SY_OUT_INVALID, 200, "simulated answer could not be built", NULL);
+            return;
+        }
+        a->ev->on_done(a, &ans);
         return;
     }
     /* stream: one token per tick (the JSON-mode answer goes out in one chunk) */

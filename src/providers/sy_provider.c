@@ -1,6 +1,10 @@
 /* sy_provider.c — dispatch from a model's provider kind to its adapter (sy_provider.h). */
 #include "providers/sy_provider.h"
 
+#include <stdlib.h>
+
+#include "core/sy_json.h"
+
 int sy_provider_start(sy_attempt *a)
 {
     a->priv = NULL;
@@ -33,4 +37,19 @@ const char *sy_outcome_name(int outcome)
     case SY_OUT_INVALID: return "invalid";
     default: return "error";
     }
+}
+
+int sy_answer_take(sy_answer *ans, char *text, size_t len)
+{
+    sy_json_member m[16];
+    sy_json_top top;
+    if (!text || sy_json_scan(text, len, m, 16, &top, NULL) != 0 || top.type != 'o') return -1;
+    const sy_json_member *choices = sy_json_find(text, m, top.n, "choices");
+    if (!choices || choices->type != 'a') return -1;
+    const sy_json_member *model = sy_json_find(text, m, top.n, "model");
+    ans->json = text;
+    ans->len = len;
+    ans->model_off = model ? (long)model->val_off : -1;
+    ans->model_len = model ? (long)model->val_len : 0;
+    return 0;
 }

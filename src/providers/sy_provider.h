@@ -29,13 +29,26 @@ enum {
 
 typedef struct sy_attempt sy_attempt;
 
+/* A complete (non-streamed) answer as JSON text, passed through without re-printing. */
+typedef struct sy_answer {
+    char *json;          /* malloc'd; the callee of on_done owns it */
+    size_t len;
+    long model_off;      /* span of the top-level "model" value, or -1 if absent */
+    long model_len;
+} sy_answer;
+
+/* Checks that text is a chat completion (a JSON object with a "choices" array) and fills
+ * ans (taking ownership of text on success). Returns 0 or -1. */
+int sy_answer_take(sy_answer *ans, char *text, size_t len);
+
 /* After on_done or on_fail the adapter never touches the attempt again; the engine may free
  * it inside those callbacks. on_chunk must neither free nor cancel the attempt. */
 typedef struct sy_attempt_events {
     /* stream: one chunk object ("chat.completion.chunk"); ownership passes to the callee */
     void (*on_chunk)(sy_attempt *a, cJSON *chunk);
-    /* non-stream: the whole completion (owned by the callee); stream: NULL at a clean end */
-    void (*on_done)(sy_attempt *a, cJSON *response);
+    /* non-stream: the whole completion (ans->json owned by the callee); stream: NULL at a
+     * clean end */
+    void (*on_done)(sy_attempt *a, sy_answer *ans);
     /* status: the HTTP status for SY_OUT_HTTP; body: the upstream's error body or NULL;
      * retry_after_ms: from a Retry-After header, or -1 */
     void (*on_fail)(sy_attempt *a, int outcome, int status, const char *message,
@@ -46,6 +59,10 @@ struct sy_attempt {
     /* set by the engine before sy_provider_start */
     const sy_model *model;
     cJSON *request;      /* the client's request; adapters may change "model" temporarily */
+    const char *raw;     /* the client's request text, if it may be sent as it is but for
+                            the model (raw_model_* is the span of its "model" value) */
+    size_t raw_len;
+    size_t raw_model_off, raw_model_len;
     int stream;
     const sy_attempt_events *ev;
     void *ud;

@@ -1,0 +1,259 @@
+/* sy_json.c — one-pass JSON validation and top-level member spans (see sy_json.h). */
+#include "core/sy_json.h"
+
+#include <string.h>
+
+#define MAX_DEPTH 256
+
+typedef struct scanner {
+    const unsigned char *p;
+    size_t len, i;
+} scanner;
+
+static void skip_ws(scanner *s)
+{
+    while (s->i < s->len) {
+        unsigned char c = s->p[s->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return;
+        s->i++;
+    }
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* A string starting at the opening quote; leaves i after the closing quote. Control
+ * characters must be escaped; the escapes must be valid. (UTF-8 is not re-validated here:
+ * the bytes are passed through as they came.) */
+/* Bytes that end the fast run inside a string: the quote, backslash, control characters. */
+static const unsigned char STR_STOP[256] = {
+    [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,  [6] = 1,  [7] = 1,
+    [8] = 1,  [9] = 1,  [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1, [15] = 1,
+    [16] = 1, [17] = 1, [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,
+    [24] = 1, [25] = 1, [26] = 1, [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1,
+    ['"'] = 1, ['\\'] = 1,
+};
+
+static int scan_string(scanner *s)
+{
+    const unsigned char *p = s->p;
+    size_t i = s->i + 1, len = s->len; /* after the opening quote */
+    for (;;) {
+        while (i + 4 <= len && !STR_STOP[p[i]] && !STR_STOP[p[i + 1]] && !STR_STOP[p[i + 2]] &&
+               !STR_STOP[p[i + 3]])
+            i += 4;
+        while (i < len && !STR_STOP[p[i]]) i++;
+        if (i >= len) {
+            s->i = i;
+            return -1;
+        }
+        if (p[i] == '"') {
+            s->i = i + 1;
+            return 0;
+        }
+        if (p[i] < 0x20) {
+            s->i = i;
+            return -1;
+        }
+        /* a backslash: one escape sequence, checked */
+        s->i = i;
+        if (s->i + 1 >= len) return -1;
+        unsigned char e = p[s->i + 1];
+        if (e == 'u') {
+            if (s->i + 5 >= len) return -1;
+            for (int k = 2; k < 6; k++)
+                if (hexval(p[s->i + (size_t)k]) < 0) return -1;
+            i = s->i + 6;
+            continue;
+        }
+        if (!strchr("\"\\/bfnrt", e) || e == 0) return -1;
+        i = s->i + 2;
+    }
+}
+
+static int is_digit(scanner *s)
+{
+    return s->i < s->len && s->p[s->i] >= '0' && s->p[s->i] <= '9';
+}
+
+static int scan_number(scanner *s)
+{
+    if (s->i < s->len && s->p[s->i] == '-') s->i++;
+    if (!is_digit(s)) return -1;
+    if (s->p[s->i] == '0') {
+        s->i++;
+    } else {
+        while (is_digit(s)) s->i++;
+    }
+    if (s->i < s->len && s->p[s->i] == '.') {
+        s->i++;
+        if (!is_digit(s)) return -1;
+        while (is_digit(s)) s->i++;
+    }
+    if (s->i < s->len && (s->p[s->i] == 'e' || s->p[s->i] == 'E')) {
+        s->i++;
+        if (s->i < s->len && (s->p[s->i] == '+' || s->p[s->i] == '-')) s->i++;
+        if (!is_digit(s)) return -1;
+        while (is_digit(s)) s->i++;
+    }
+    return 0;
+}
+
+static int scan_literal(scanner *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (s->len - s->i < n || memcmp(s->p + s->i, lit, n) != 0) return -1;
+    s->i += n;
+    return 0;
+}
+
+static char type_at(scanner *s)
+{
+    switch (s->p[s->i]) {
+    case '{': return 'o';
+    case '[': return 'a';
+    case '"': return 's';
+    case 't': return 't';
+    case 'f': return 'f';
+    case 'n': return 'z';
+    default: return 'n';
+    }
+}
+
+/* Iterative over containers: a stack of open brackets instead of recursion, so a deeply
+ * nested body cannot exhaust the C stack. Members of the top-level object are recorded. */
+static int scan_value(scanner *s, sy_json_member *mem, int max, sy_json_top *top)
+{
+    char stack[MAX_DEPTH];
+    int depth = 0;
+    int expect_key = 0; /* inside an object, at a key position */
+    sy_json_member *cur = NULL;
+
+    skip_ws(s);
+    if (s->i >= s->len) return -1;
+    top->type = type_at(s);
+    top->start = s->i;
+    for (;;) {
+        /* --- one value at s->i --- */
+        skip_ws(s);
+        if (s->i >= s->len) return -1;
+        if (expect_key) {
+            if (s->p[s->i] != '"') return -1;
+            size_t k0 = s->i;
+            if (scan_string(s) < 0) return -1;
+            if (depth == 1) {
+                top->total++;
+                cur = top->n < max ? &mem[top->n++] : NULL;
+                if (cur) {
+                    cur->key_off = k0 + 1;
+                    cur->key_len = s->i - k0 - 2;
+                }
+            }
+            skip_ws(s);
+            if (s->i >= s->len || s->p[s->i] != ':') return -1;
+            s->i++;
+            skip_ws(s);
+            if (s->i >= s->len) return -1;
+            expect_key = 0;
+        }
+        size_t v0 = s->i;
+        char t = type_at(s);
+        int opened = 0;
+        switch (s->p[s->i]) {
+        case '{':
+        case '[':
+            if (depth >= MAX_DEPTH) return -1;
+            stack[depth++] = (char)s->p[s->i];
+            s->i++;
+            skip_ws(s);
+            if (s->i < s->len && s->p[s->i] == (stack[depth - 1] == '{' ? '}' : ']')) {
+                s->i++; /* empty container */
+                depth--;
+            } else {
+                opened = 1;
+                expect_key = stack[depth - 1] == '{';
+            }
+            break;
+        case '"':
+            if (scan_string(s) < 0) return -1;
+            break;
+        case 't':
+            if (scan_literal(s, "true") < 0) return -1;
+            break;
+        case 'f':
+            if (scan_literal(s, "false") < 0) return -1;
+            break;
+        case 'n':
+            if (scan_literal(s, "null") < 0) return -1;
+            break;
+        default:
+            if (scan_number(s) < 0) return -1;
+        }
+        if (opened) {
+            if (depth == 2 && cur) { /* a top-level member's value opens a container */
+                cur->val_off = v0;
+                cur->type = t;
+            }
+            continue;
+        }
+        if (depth == 1 && cur) { /* a scalar (or empty container) member value */
+            cur->val_off = v0;
+            cur->val_len = s->i - v0;
+            cur->type = t;
+            cur = NULL;
+        }
+        /* --- after a value: a comma or the close of containers --- */
+        for (;;) {
+            if (depth == 0) {
+                top->end = s->i;
+                return 0;
+            }
+            skip_ws(s);
+            if (s->i >= s->len) return -1;
+            unsigned char c = s->p[s->i];
+            if (c == ',') {
+                s->i++;
+                expect_key = stack[depth - 1] == '{';
+                break;
+            }
+            if (c != (stack[depth - 1] == '{' ? '}' : ']')) return -1;
+            s->i++;
+            depth--;
+            if (depth == 1 && top->n > 0) { /* a top-level member's container closed */
+                sy_json_member *m = &mem[top->n - 1];
+                if (m->val_len == 0 && top->total == top->n) m->val_len = s->i - m->val_off;
+            }
+        }
+    }
+}
+
+int sy_json_scan(const char *text, size_t len, sy_json_member *members, int max,
+                 sy_json_top *top, size_t *err_at)
+{
+    scanner s = {(const unsigned char *)text, len, 0};
+    memset(top, 0, sizeof *top);
+    if (members && max > 0) memset(members, 0, sizeof *members * (size_t)max);
+    if (!members) max = 0;
+    if (scan_value(&s, members, max, top) < 0) goto fail;
+    skip_ws(&s);
+    if (s.i != len) goto fail;
+    return 0;
+fail:
+    if (err_at) *err_at = s.i;
+    return -1;
+}
+
+const sy_json_member *sy_json_find(const char *text, const sy_json_member *members, int n,
+                                   const char *key)
+{
+    size_t klen = strlen(key);
+    for (int i = 0; i < n; i++)
+        if (members[i].key_len == klen && memcmp(text + members[i].key_off, key, klen) == 0)
+            return &members[i];
+    return NULL;
+}
