@@ -1,6 +1,7 @@
 /* sy_json.c — one-pass JSON validation and top-level member spans (see sy_json.h). */
 #include "core/sy_json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 256
@@ -256,4 +257,211 @@ const sy_json_member *sy_json_find(const char *text, const sy_json_member *membe
         if (members[i].key_len == klen && memcmp(text + members[i].key_off, key, klen) == 0)
             return &members[i];
     return NULL;
+}
+
+/* ============================================================ walking validated text */
+
+/* Index just past the string whose opening quote is at i: memchr finds each quote (fast
+ * on long prompts); a quote preceded by an odd run of backslashes is escaped. */
+static size_t skip_string(const char *t, size_t i, size_t end)
+{
+    size_t j = i + 1;
+    for (;;) {
+        const char *q = memchr(t + j, '"', end - j);
+        if (!q) return end;
+        size_t at = (size_t)(q - t), k = at;
+        while (k > i + 1 && t[k - 1] == '\\') k--;
+        if (((at - k) & 1) == 0) return at + 1;
+        j = at + 1;
+    }
+}
+
+/* Bytes that matter when skipping a container: strings and brackets. */
+static const unsigned char STRUCT[256] = {['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1};
+
+/* Index just past the value starting at i (the text is known to be valid). */
+static size_t skip_value(const char *t, size_t i, size_t end)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    char c = t[i];
+    if (c == '"') return skip_string(t, i, end);
+    if (c == '{' || c == '[') {
+        int depth = 0;
+        while (i < end) {
+            while (i + 4 <= end && !STRUCT[u[i]] && !STRUCT[u[i + 1]] && !STRUCT[u[i + 2]] &&
+                   !STRUCT[u[i + 3]])
+                i += 4;
+            while (i < end && !STRUCT[u[i]]) i++;
+            if (i >= end) break;
+            char d = t[i];
+            if (d == '"') {
+                i = skip_string(t, i, end);
+                continue;
+            }
+            if (d == '{' || d == '[') {
+                depth++;
+            } else if (--depth == 0) {
+                return i + 1;
+            }
+            i++;
+        }
+        return end;
+    }
+    /* number or literal: up to a delimiter */
+    while (i < end && t[i] != ',' && t[i] != '}' && t[i] != ']' && t[i] != ' ' && t[i] != '\n' &&
+           t[i] != '\r' && t[i] != '\t')
+        i++;
+    return i;
+}
+
+static size_t skip_space(const char *t, size_t i, size_t end)
+{
+    while (i < end && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) i++;
+    return i;
+}
+
+void sy_json_iter_init(sy_json_iter *it, const char *text, size_t off, size_t len)
+{
+    it->text = text;
+    it->is_object = len > 0 && text[off] == '{';
+    it->i = off + 1;
+    it->end = len > 0 ? off + len - 1 : off; /* at the closing bracket */
+}
+
+int sy_json_iter_next(sy_json_iter *it, sy_json_member *m)
+{
+    const char *t = it->text;
+    size_t i = skip_space(t, it->i, it->end);
+    if (i < it->end && t[i] == ',') i = skip_space(t, i + 1, it->end);
+    if (i >= it->end) {
+        it->i = it->end;
+        return 0;
+    }
+    memset(m, 0, sizeof *m);
+    if (it->is_object) {
+        size_t k = skip_value(t, i, it->end);
+        m->key_off = i + 1;
+        m->key_len = k - i - 2;
+        i = skip_space(t, k, it->end);
+        i = skip_space(t, i + 1, it->end); /* ':' */
+    }
+    size_t v = skip_value(t, i, it->end);
+    m->val_off = i;
+    m->val_len = v - i;
+    switch (t[i]) {
+    case '{': m->type = 'o'; break;
+    case '[': m->type = 'a'; break;
+    case '"': m->type = 's'; break;
+    case 't': m->type = 't'; break;
+    case 'f': m->type = 'f'; break;
+    case 'n': m->type = 'z'; break;
+    default: m->type = 'n';
+    }
+    it->i = v;
+    return 1;
+}
+
+int sy_json_get(const char *text, size_t off, size_t len, const char *key, sy_json_member *m)
+{
+    sy_json_iter it;
+    size_t klen = strlen(key);
+    if (len == 0 || text[off] != '{') return 0;
+    sy_json_iter_init(&it, text, off, len);
+    while (sy_json_iter_next(&it, m))
+        if (m->key_len == klen && memcmp(text + m->key_off, key, klen) == 0) return 1;
+    return 0;
+}
+
+static void put_utf8(sy_buf *out, unsigned cp)
+{
+    char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xc0 | (cp >> 6));
+        b[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xe0 | (cp >> 12));
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        b[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        b[0] = (char)(0xf0 | (cp >> 18));
+        b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        b[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    sy_buf_append(out, b, n);
+}
+
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) v = v * 16 + (unsigned)hexval((unsigned char)p[k]);
+    return v;
+}
+
+int sy_json_string(const char *text, size_t off, size_t len, sy_buf *out)
+{
+    const char *p = text + off + 1, *end = text + off + len - 1; /* inside the quotes */
+    if (len < 2 || sy_buf_reserve(out, len)) return SY_ENOMEM;
+    while (p < end) {
+        const char *q = memchr(p, '\\', (size_t)(end - p));
+        if (!q) q = end;
+        sy_buf_append(out, p, (size_t)(q - p));
+        if (q >= end) break;
+        char e = q[1];
+        p = q + 2;
+        switch (e) {
+        case 'b': sy_buf_append(out, "\b", 1); break;
+        case 'f': sy_buf_append(out, "\f", 1); break;
+        case 'n': sy_buf_append(out, "\n", 1); break;
+        case 'r': sy_buf_append(out, "\r", 1); break;
+        case 't': sy_buf_append(out, "\t", 1); break;
+        case 'u': {
+            unsigned cp = hex4(p);
+            p += 4;
+            if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                unsigned lo = hex4(p + 2);
+                if (lo >= 0xdc00 && lo < 0xe000) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd; /* a lone surrogate */
+            put_utf8(out, cp);
+            break;
+        }
+        default: sy_buf_append(out, &e, 1); /* \" \\ \/ */
+        }
+    }
+    return SY_OK;
+}
+
+int sy_json_string_eq(const char *text, const sy_json_member *m, const char *s)
+{
+    size_t n = strlen(s);
+    if (m->type != 's') return 0;
+    /* fast path: no escapes in the span */
+    if (m->val_len == n + 2 && memcmp(text + m->val_off + 1, s, n) == 0) return 1;
+    if (!memchr(text + m->val_off, '\\', m->val_len)) return 0;
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_json_string(text, m->val_off, m->val_len, &b);
+    int eq = b.len == n && memcmp(b.data, s, n) == 0;
+    sy_buf_free(&b);
+    return eq;
+}
+
+double sy_json_number(const char *text, size_t off, size_t len)
+{
+    char tmp[64];
+    if (len >= sizeof tmp) len = sizeof tmp - 1;
+    memcpy(tmp, text + off, len);
+    tmp[len] = '\0';
+    return strtod(tmp, NULL);
 }

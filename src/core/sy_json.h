@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "core/sy_core.h"
+
 typedef struct sy_json_member {
     size_t key_off, key_len; /* the key's bytes, quotes excluded, escapes not decoded */
     size_t val_off, val_len; /* the value's bytes, exactly as in the text */
@@ -29,5 +31,29 @@ int sy_json_scan(const char *text, size_t len, sy_json_member *members, int max,
 /* The recorded member whose (unescaped ASCII) key equals key, or NULL. */
 const sy_json_member *sy_json_find(const char *text, const sy_json_member *members, int n,
                                    const char *key);
+
+/* ---- walking text that sy_json_scan has already validated ------------------------------
+ * No validation here: these only skip and decode, so they must only see validated text. */
+
+/* Iterates the members of an object or the elements of an array given the span of the
+ * container ("{...}" or "[...]"). Elements of an array have key_len 0. */
+typedef struct sy_json_iter {
+    const char *text;
+    size_t i, end;
+    int is_object;
+} sy_json_iter;
+
+void sy_json_iter_init(sy_json_iter *it, const char *text, size_t off, size_t len);
+/* 1 and *m filled (offsets into text), or 0 at the end. */
+int sy_json_iter_next(sy_json_iter *it, sy_json_member *m);
+/* The member of the object at [off, off+len) with the given key, or 0 if absent. */
+int sy_json_get(const char *text, size_t off, size_t len, const char *key, sy_json_member *m);
+
+/* Appends the decoded value of a string span (quotes included) as UTF-8. */
+int sy_json_string(const char *text, size_t off, size_t len, sy_buf *out);
+/* Whether the string span equals s (after decoding). */
+int sy_json_string_eq(const char *text, const sy_json_member *m, const char *s);
+/* The value of a number span. */
+double sy_json_number(const char *text, size_t off, size_t len);
 
 #endif

@@ -111,25 +111,20 @@ int sy_engine_route(sy_engine *eng, const char *route, const char *request_json,
     *decision_json = NULL;
     if (!eng->vm) return SY_ESTATE;
     sy_buf_reset(&eng->err);
-    cJSON *body = cJSON_ParseWithLength(request_json, len);
-    if (!cJSON_IsObject(body)) {
-        sy_buf_puts(&eng->err, "the request is not a JSON object");
-        cJSON_Delete(body);
+    sy_chat chat;
+    sy_chat_error err;
+    if (sy_chat_parse(&chat, request_json, len, &err) != 0) {
+        sy_buf_printf(&eng->err, "invalid request: %s", err.message);
+        sy_chat_free(&chat);
         return SY_EINVAL;
     }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
-    const char *name = route ? route : cJSON_IsString(model) ? model->valuestring : NULL;
-    if (!name) {
-        sy_buf_puts(&eng->err, "the request names no model and no route was given");
-        cJSON_Delete(body);
-        return SY_EINVAL;
-    }
+    const char *name = route ? route : chat.model_name;
     sy_decision dec = {0};
     const sy_route *r = sy_config_route(eng->cfg, name);
     const sy_model *m = r ? NULL : sy_config_model(eng->cfg, name);
     int rc = SY_OK;
     if (r) {
-        sy_request_view view = {body, name, NULL, 0};
+        sy_request_view view = {&chat, name, NULL, 0};
         rc = sy_policy_route(eng->vm, r, &view, &dec);
         if (rc == SY_EPOLICY) sy_buf_puts(&eng->err, dec.error);
     } else if (m) {
@@ -139,12 +134,12 @@ int sy_engine_route(sy_engine *eng, const char *route, const char *request_json,
         snprintf(dec.reason, sizeof dec.reason, "model requested by name");
     } else {
         sy_buf_printf(&eng->err, "unknown model or route '%s'", name);
-        cJSON_Delete(body);
+        sy_chat_free(&chat);
         return SY_ENOTFOUND;
     }
     sy_decision_json(&eng->decision, r, r ? sy_policy_id(eng->vm, r) : NULL, &dec,
-                     sy_tokens_estimate_request(body));
-    cJSON_Delete(body);
+                     sy_tokens_estimate_request(&chat));
+    sy_chat_free(&chat);
     *decision_json = eng->decision.data;
     return rc;
 }

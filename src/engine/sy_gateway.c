@@ -51,14 +51,12 @@ typedef struct try_rec {
 typedef struct sy_call {
     sy_worker *w;
     sy_http_req *req;
-    cJSON *body;
+    sy_chat chat;                /* the request, validated, read in place */
     const sy_route *route;       /* NULL for a direct model request */
     sy_decision dec;
     int next;                    /* index in dec.models of the next attempt */
     sy_attempt att;
     int attempt_running;
-    const char *raw;             /* request text, for attempts to splice (see chat_completions) */
-    size_t raw_len, raw_model_off, raw_model_len;
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[SY_MAX_CHAIN];
@@ -73,7 +71,7 @@ static void call_free(sy_call *c)
     if (!c) return;
     if (c->attempt_running) sy_provider_cancel(&c->att);
     if (c->deadline) event_free(c->deadline);
-    cJSON_Delete(c->body);
+    sy_chat_free(&c->chat);
     sy_buf_free(&c->scratch);
     free(c);
 }
@@ -313,11 +311,7 @@ static void start_next(sy_call *c)
         const sy_model *m = c->dec.models[c->next++];
         memset(&c->att, 0, sizeof c->att);
         c->att.model = m;
-        c->att.request = c->body;
-        c->att.raw = c->raw;
-        c->att.raw_len = c->raw_len;
-        c->att.raw_model_off = c->raw_model_off;
-        c->att.raw_model_len = c->raw_model_len;
+        c->att.chat = &c->chat;
         c->att.stream = c->stream;
         c->att.ev = &EVENTS;
         c->att.ud = c;
@@ -369,52 +363,17 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 /* ============================================================ validation */
 
-/* Checks the parts of a Chat Completions request switchyard relies on. Returns 0, or
- * responds 400 and returns -1. */
-static int validate_chat(sy_http_req *req, const cJSON *body)
+/* Validates the body as a Chat Completions request into *chat. Returns 0, or responds 400
+ * and returns -1. */
+static int parse_chat(sy_http_req *req, sy_chat *chat)
 {
-    char msg[200];
-    if (!cJSON_IsObject(body)) {
-        respond_error(req, 400, "the request body must be a JSON object", NULL, "invalid_json");
-        return -1;
-    }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
-    if (!model) {
-        respond_error(req, 400, "you must provide a model parameter", "model",
-                      "missing_required_parameter");
-        return -1;
-    }
-    if (!cJSON_IsString(model) || !model->valuestring[0]) {
-        respond_error(req, 400, "'model' must be a non-empty string", "model", "invalid_type");
-        return -1;
-    }
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(body, "messages");
-    if (!msgs || (cJSON_IsArray(msgs) && cJSON_GetArraySize(msgs) == 0)) {
-        respond_error(req, 400, "'messages' is required and must be a non-empty array",
-                      "messages", "missing_required_parameter");
-        return -1;
-    }
-    if (!cJSON_IsArray(msgs)) {
-        respond_error(req, 400, "'messages' must be an array", "messages", "invalid_type");
-        return -1;
-    }
-    int i = 0;
-    for (const cJSON *m = msgs->child; m; m = m->next, i++) {
-        const cJSON *role = cJSON_IsObject(m) ? cJSON_GetObjectItemCaseSensitive(m, "role") : NULL;
-        if (!cJSON_IsString(role)) {
-            snprintf(msg, sizeof msg, "messages[%d] must be an object with a string 'role'", i);
-            char param[32];
-            snprintf(param, sizeof param, "messages[%d].role", i);
-            respond_error(req, 400, msg, param, "invalid_type");
-            return -1;
-        }
-    }
-    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(body, "stream");
-    if (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
-        respond_error(req, 400, "'stream' must be a boolean", "stream", "invalid_type");
-        return -1;
-    }
-    return 0;
+    size_t len;
+    const char *text = sy_http_req_body(req, &len);
+    sy_chat_error err;
+    if (sy_chat_parse(chat, text, len, &err) == 0) return 0;
+    sy_chat_free(chat);
+    respond_error(req, 400, err.message, err.param[0] ? err.param : NULL, err.code);
+    return -1;
 }
 
 /* x-switchyard-<name>: value → meta pairs (name lower-cased, prefix removed). */
@@ -459,7 +418,8 @@ static int decide(sy_call *c, const char *name)
     }
     const char *pairs[2 * MAX_META_HEADERS];
     char names[MAX_META_HEADERS][48];
-    sy_request_view view = {c->body, name, pairs, collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
+    sy_request_view view = {&c->chat, name, pairs,
+                            collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
     sy_policy_route(w->vm, c->route, &view, &c->dec);
     return 0;
 }
@@ -506,45 +466,17 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
 
 static void chat_completions(sy_worker *w, sy_http_req *req)
 {
-    size_t len;
-    const char *text = sy_http_req_body(req, &len);
-    const char *end = NULL;
-    cJSON *body = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!body) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "We could not parse the JSON body of your request (error near byte %ld)",
-                 end ? (long)(end - text) : 0L);
-        respond_error(req, 400, msg, NULL, "invalid_json");
-        return;
-    }
-    if (validate_chat(req, body) != 0) {
-        cJSON_Delete(body);
-        return;
-    }
+    sy_chat chat;
+    if (parse_chat(req, &chat) != 0) return;
     sy_call *c = call_new(w, req);
     if (!c) {
-        cJSON_Delete(body);
+        sy_chat_free(&chat);
         respond_error(req, 500, "out of memory", NULL, NULL);
         return;
     }
-    c->body = body;
-    c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream"));
-    /* Attempts send the client's own bytes with only "model" replaced, when the strict
-     * scanner agrees with cJSON about the body; otherwise they print the parsed tree. */
-    sy_json_member mem[32];
-    sy_json_top top;
-    if (sy_json_scan(text, len, mem, 32, &top, NULL) == 0 && top.total <= 32) {
-        const sy_json_member *m = sy_json_find(text, mem, top.n, "model");
-        if (m && m->type == 's') {
-            c->raw = text;
-            c->raw_len = len;
-            c->raw_model_off = m->val_off;
-            c->raw_model_len = m->val_len;
-        }
-    }
-    const char *name = cJSON_GetObjectItemCaseSensitive(body, "model")->valuestring;
-    if (decide(c, name) != 0) {
+    c->chat = chat;
+    c->stream = chat.streaming;
+    if (decide(c, chat.model_name) != 0) {
         call_free(c);
         return;
     }
@@ -561,31 +493,20 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
 /* POST /v1/route: the decision for a request, without calling any upstream. */
 static void route_only(sy_worker *w, sy_http_req *req)
 {
-    size_t len;
-    const char *text = sy_http_req_body(req, &len);
-    cJSON *body = cJSON_ParseWithLength(text, len);
-    if (!body) {
-        respond_error(req, 400, "We could not parse the JSON body of your request", NULL,
-                      "invalid_json");
-        return;
-    }
-    if (validate_chat(req, body) != 0) {
-        cJSON_Delete(body);
-        return;
-    }
+    sy_chat chat;
+    if (parse_chat(req, &chat) != 0) return;
     sy_call *c = call_new(w, req);
     if (!c) {
-        cJSON_Delete(body);
+        sy_chat_free(&chat);
         respond_error(req, 500, "out of memory", NULL, NULL);
         return;
     }
-    c->body = body;
-    const char *name = cJSON_GetObjectItemCaseSensitive(body, "model")->valuestring;
-    if (decide(c, name) == 0) {
+    c->chat = chat;
+    if (decide(c, chat.model_name) == 0) {
         sy_buf out;
         sy_buf_init(&out);
         sy_decision_json(&out, c->route, c->route ? sy_policy_id(w->vm, c->route) : NULL,
-                         &c->dec, sy_tokens_estimate_request(body));
+                         &c->dec, sy_tokens_estimate_request(&c->chat));
         sy_http_respond(req, 200, "application/json", out.data, out.len);
         sy_buf_free(&out);
     }

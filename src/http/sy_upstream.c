@@ -19,6 +19,7 @@ struct sy_upstream {
     int npool;
     struct event_base *base;
     struct event *timer;
+    struct event *kick;   /* a zero timeout: run in this loop pass, without a poll */
     int active;
 };
 
@@ -111,6 +112,11 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     (void)multi;
     if (timeout_ms < 0) {
         evtimer_del(up->timer);
+    } else if (timeout_ms == 0) {
+        /* curl wants to run now (a transfer was just added): activating an event runs it
+         * later in this same loop pass, saving a trip through epoll_wait per request */
+        evtimer_del(up->timer);
+        event_active(up->kick, EV_TIMEOUT, 0);
     } else {
         struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
         evtimer_add(up->timer, &tv);
@@ -126,7 +132,8 @@ int sy_upstream_new(sy_upstream **out, struct event_base *base)
     up->base = base;
     up->multi = curl_multi_init();
     up->timer = evtimer_new(base, on_timer, up);
-    if (!up->multi || !up->timer) goto fail;
+    up->kick = evtimer_new(base, on_timer, up);
+    if (!up->multi || !up->timer || !up->kick) goto fail;
     curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -148,6 +155,7 @@ void sy_upstream_free(sy_upstream *up)
     if (up->multi) curl_multi_cleanup(up->multi);
     for (int i = 0; i < up->npool; i++) curl_easy_cleanup(up->pool[i]);
     if (up->timer) event_free(up->timer);
+    if (up->kick) event_free(up->kick);
     free(up);
 }
 

@@ -5,8 +5,7 @@
 #ifndef SY_POLICY_H
 #define SY_POLICY_H
 
-#include <cjson/cJSON.h>
-
+#include "core/sy_chat.h"
 #include "registry/sy_config.h"
 
 #define SY_MAX_CHAIN 8
@@ -26,7 +25,7 @@ typedef struct sy_decision {
 /* What a policy may see of a request. Everything is converted to Lua lazily, on first read.
  * The pointers are borrowed for the duration of sy_policy_route(). */
 typedef struct sy_request_view {
-    const cJSON *body;                   /* the parsed Chat Completions request */
+    const sy_chat *chat;                 /* the validated Chat Completions request */
     const char *model;                   /* the requested model/route name */
     const char *const *meta_headers;     /* name, value pairs: x-switchyard-* with the prefix
                                             removed, lower case */

@@ -41,43 +41,50 @@ int sy_policy_api_error(lua_State *L, const char *fmt, ...)
     return lua_error(L);
 }
 
-/* ============================================================ cJSON → Lua */
+/* ============================================================ JSON text → Lua */
 
-static void push_json(lua_State *L, const cJSON *j, int depth)
+/* Pushes the JSON value at [off, off+len) of validated text; null becomes nil. */
+static void push_json(lua_State *L, const char *text, const sy_json_member *v, int depth)
 {
+    sy_json_iter it;
+    sy_json_member m;
+    sy_buf b;
     if (depth > CJSON_MAX_DEPTH) {
         lua_pushnil(L);
         return;
     }
-    if (cJSON_IsString(j)) {
-        lua_pushstring(L, j->valuestring);
-    } else if (cJSON_IsNumber(j)) {
-        lua_pushnumber(L, j->valuedouble);
-    } else if (cJSON_IsBool(j)) {
-        lua_pushboolean(L, cJSON_IsTrue(j));
-    } else if (cJSON_IsArray(j)) {
-        lua_createtable(L, cJSON_GetArraySize(j), 0);
+    switch (v->type) {
+    case 's':
+        sy_buf_init(&b);
+        sy_json_string(text, v->val_off, v->val_len, &b);
+        lua_pushlstring(L, b.data ? b.data : "", b.len);
+        sy_buf_free(&b);
+        break;
+    case 'n': lua_pushnumber(L, sy_json_number(text, v->val_off, v->val_len)); break;
+    case 't': lua_pushboolean(L, 1); break;
+    case 'f': lua_pushboolean(L, 0); break;
+    case 'a': {
         int i = 1;
-        for (const cJSON *c = j->child; c; c = c->next) {
-            push_json(L, c, depth + 1);
+        lua_createtable(L, 4, 0);
+        sy_json_iter_init(&it, text, v->val_off, v->val_len);
+        while (sy_json_iter_next(&it, &m)) {
+            push_json(L, text, &m, depth + 1);
             lua_rawseti(L, -2, i++);
         }
-    } else if (cJSON_IsObject(j)) {
-        lua_createtable(L, 0, 4);
-        for (const cJSON *c = j->child; c; c = c->next) {
-            if (!c->string || cJSON_IsNull(c)) continue;
-            push_json(L, c, depth + 1);
-            lua_setfield(L, -2, c->string);
-        }
-    } else {
-        lua_pushnil(L);
+        break;
     }
-}
-
-static int role_is(const cJSON *msg, const char *role)
-{
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(msg, "role");
-    return cJSON_IsString(r) && strcmp(r->valuestring, role) == 0;
+    case 'o':
+        lua_createtable(L, 0, 4);
+        sy_json_iter_init(&it, text, v->val_off, v->val_len);
+        while (sy_json_iter_next(&it, &m)) {
+            if (m.type == 'z') continue;
+            lua_pushlstring(L, text + m.key_off, m.key_len); /* keys are plain in practice */
+            push_json(L, text, &m, depth + 1);
+            lua_rawset(L, -3);
+        }
+        break;
+    default: lua_pushnil(L);
+    }
 }
 
 /* ============================================================ the request view */
@@ -101,57 +108,66 @@ static int l_req_index(lua_State *L)
     if (lua_type(L, 2) != LUA_TSTRING) return 0;
     const char *k = lua_tostring(L, 2);
     const sy_request_view *req = vm->cur;
-    const cJSON *body = req->body;
+    const sy_chat *c = req->chat;
+    sy_json_iter it;
+    sy_json_member m;
     sy_buf b;
 
     if (strcmp(k, "model") == 0) {
         lua_pushstring(L, req->model);
     } else if (strcmp(k, "meta") == 0) {
         lua_createtable(L, 0, 4);
-        const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
-        for (const cJSON *c = cJSON_IsObject(md) ? md->child : NULL; c; c = c->next) {
-            if (!c->string || cJSON_IsNull(c) || cJSON_IsObject(c) || cJSON_IsArray(c))
-                continue;
-            push_json(L, c, 0);
-            lua_setfield(L, -2, c->string);
+        if (c->metadata.type == 'o') {
+            sy_json_iter_init(&it, c->text, c->metadata.val_off, c->metadata.val_len);
+            while (sy_json_iter_next(&it, &m)) {
+                if (m.type == 'z' || m.type == 'o' || m.type == 'a') continue;
+                lua_pushlstring(L, c->text + m.key_off, m.key_len);
+                push_json(L, c->text, &m, 0);
+                lua_rawset(L, -3);
+            }
         }
         for (int i = 0; i < req->nmeta; i++) { /* headers win over body metadata */
             lua_pushstring(L, req->meta_headers[2 * i + 1]);
             lua_setfield(L, -2, req->meta_headers[2 * i]);
         }
     } else if (strcmp(k, "messages") == 0) {
-        push_json(L, cJSON_GetObjectItemCaseSensitive(body, "messages"), 0);
+        push_json(L, c->text, &c->messages, 0);
     } else if (strcmp(k, "text") == 0 || strcmp(k, "system") == 0) {
-        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(body, "messages");
         sy_buf_init(&b);
+        sy_json_iter_init(&it, c->text, c->messages.val_off, c->messages.val_len);
         if (k[0] == 't') {
-            const cJSON *last = NULL;
-            for (const cJSON *m = msgs ? msgs->child : NULL; m; m = m->next)
-                if (role_is(m, "user")) last = m;
-            if (last) sy_chat_content_text(last, &b);
+            sy_json_member last = {0};
+            while (sy_json_iter_next(&it, &m))
+                if (sy_chat_role_is(c, &m, "user")) last = m;
+            if (last.type) sy_chat_content(c, &last, &b);
         } else {
-            for (const cJSON *m = msgs ? msgs->child : NULL; m; m = m->next) {
-                if (!role_is(m, "system") && !role_is(m, "developer")) continue;
+            while (sy_json_iter_next(&it, &m)) {
+                if (!sy_chat_role_is(c, &m, "system") && !sy_chat_role_is(c, &m, "developer"))
+                    continue;
                 if (b.len) sy_buf_puts(&b, "\n");
-                sy_chat_content_text(m, &b);
+                sy_chat_content(c, &m, &b);
             }
         }
         lua_pushlstring(L, b.data ? b.data : "", b.len);
         sy_buf_free(&b);
     } else if (strcmp(k, "tokens") == 0) {
-        lua_pushinteger(L, sy_tokens_estimate_request(body));
+        lua_pushinteger(L, sy_tokens_estimate_request(c));
     } else if (strcmp(k, "max_tokens") == 0) {
-        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(body, "max_completion_tokens");
-        if (!cJSON_IsNumber(mt)) mt = cJSON_GetObjectItemCaseSensitive(body, "max_tokens");
-        if (cJSON_IsNumber(mt))
-            lua_pushnumber(L, mt->valuedouble);
+        long mt = sy_chat_max_tokens(c);
+        if (mt >= 0)
+            lua_pushnumber(L, (lua_Number)mt);
         else
             lua_pushnil(L);
     } else if (strcmp(k, "stream") == 0) {
-        lua_pushboolean(L, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream")));
-    } else if (strcmp(k, "response_format") == 0 || strcmp(k, "tools") == 0 ||
-               strcmp(k, "tool_choice") == 0 || strcmp(k, "user") == 0) {
-        push_json(L, cJSON_GetObjectItemCaseSensitive(body, k), 0);
+        lua_pushboolean(L, c->streaming);
+    } else if (strcmp(k, "response_format") == 0) {
+        push_json(L, c->text, &c->response_format, 0);
+    } else if (strcmp(k, "tools") == 0) {
+        push_json(L, c->text, &c->tools, 0);
+    } else if (strcmp(k, "tool_choice") == 0) {
+        push_json(L, c->text, &c->tool_choice, 0);
+    } else if (strcmp(k, "user") == 0) {
+        push_json(L, c->text, &c->user, 0);
     } else {
         return 0; /* unknown fields read as nil; nothing is cached */
     }

@@ -223,27 +223,20 @@ int sy_prov_openai_start(sy_attempt *a)
     sy_buf_init(&s->line);
     sy_buf_init(&s->data);
 
-    /* The request as the client sent it, with the upstream's model name: spliced into the
-     * client's text when we have it (no re-printing of the whole body), else printed. */
-    if (a->raw) {
+    /* The request as the client sent it, with the upstream's model name spliced in: the
+     * body is never re-printed. */
+    {
+        const sy_chat *c = a->chat;
         sy_buf pay;
         sy_buf_init(&pay);
-        sy_buf_reserve(&pay, a->raw_len + strlen(a->model->upstream) + 8);
-        sy_buf_append(&pay, a->raw, a->raw_model_off);
+        if (sy_buf_reserve(&pay, c->len + strlen(a->model->upstream) + 8)) goto oom;
+        sy_buf_append(&pay, c->text, c->model.val_off);
         sy_buf_json_str(&pay, a->model->upstream);
-        size_t rest = a->raw_model_off + a->raw_model_len;
-        sy_buf_append(&pay, a->raw + rest, a->raw_len - rest);
+        size_t rest = c->model.val_off + c->model.val_len;
+        sy_buf_append(&pay, c->text + rest, c->len - rest);
+        s->payload_len = pay.len;
         s->payload = sy_buf_steal(&pay);
-        s->payload_len = a->raw_len - a->raw_model_len + strlen(a->model->upstream) + 2;
-    } else {
-        cJSON *model = cJSON_GetObjectItemCaseSensitive(a->request, "model");
-        char *saved = model ? model->valuestring : NULL;
-        if (model) model->valuestring = a->model->upstream;
-        s->payload = cJSON_PrintUnformatted(a->request);
-        if (model) model->valuestring = saved;
-        if (s->payload) s->payload_len = strlen(s->payload);
     }
-    if (!s->payload) goto oom;
 
     s->easy = sy_upstream_easy(a->env->up);
     if (!s->easy) goto oom;

@@ -230,23 +230,22 @@ int sy_prov_sim_start(sy_attempt *a)
     if (!s->timer) goto oom;
 
     /* seed = f(provider seed, model, messages): deterministic per request */
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(a->request, "messages");
-    char *mtext = msgs ? cJSON_PrintUnformatted(msgs) : NULL;
+    const sy_chat *c = a->chat;
     uint64_t seed = sy_hash64(m->id, strlen(m->id), m->provider->seed);
-    s->rng = sy_hash64(mtext ? mtext : "", mtext ? strlen(mtext) : 0, seed);
-    free(mtext);
+    s->rng = sy_hash64(c->text + c->messages.val_off, c->messages.val_len, seed);
 
-    s->prompt_tokens = sy_tokens_estimate_request(a->request);
+    s->prompt_tokens = sy_tokens_estimate_request(c);
     s->ntokens = cfg->out_min + (int)(uniform(&s->rng) * (cfg->out_max - cfg->out_min + 1));
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(a->request, "max_completion_tokens");
-    if (!cJSON_IsNumber(mt)) mt = cJSON_GetObjectItemCaseSensitive(a->request, "max_tokens");
-    if (cJSON_IsNumber(mt) && mt->valuedouble >= 1 && mt->valuedouble < s->ntokens) {
-        s->ntokens = (int)mt->valuedouble;
+    long mt = sy_chat_max_tokens(c);
+    if (mt >= 1 && mt < s->ntokens) {
+        s->ntokens = (int)mt;
         s->truncated = 1;
     }
-    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(a->request, "response_format");
-    const cJSON *rft = rf ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
-    s->json_mode = cJSON_IsString(rft) && strcmp(rft->valuestring, "text") != 0;
+    sy_json_member rft;
+    s->json_mode = c->response_format.type == 'o' &&
+                   sy_json_get(c->text, c->response_format.val_off, c->response_format.val_len,
+                               "type", &rft) &&
+                   rft.type == 's' && !sy_json_string_eq(c->text, &rft, "text");
     if (uniform(&s->rng) < cfg->failure_rate) s->fail_status = cfg->failure_status;
     uint64_t idr = s->rng;
     snprintf(s->id, sizeof s->id, "chatcmpl-sim-%016llx", (unsigned long long)next_u64(&idr));

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/sy_chat.h"
 #include "http/sy_upstream.h"
 #include "registry/sy_config.h"
 
@@ -58,11 +59,7 @@ typedef struct sy_attempt_events {
 struct sy_attempt {
     /* set by the engine before sy_provider_start */
     const sy_model *model;
-    cJSON *request;      /* the client's request; adapters may change "model" temporarily */
-    const char *raw;     /* the client's request text, if it may be sent as it is but for
-                            the model (raw_model_* is the span of its "model" value) */
-    size_t raw_len;
-    size_t raw_model_off, raw_model_len;
+    const sy_chat *chat; /* the client's request, sent as it is but for "model" */
     int stream;
     const sy_attempt_events *ev;
     void *ud;

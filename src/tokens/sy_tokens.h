@@ -4,13 +4,9 @@
 #ifndef SY_TOKENS_H
 #define SY_TOKENS_H
 
-#include <cjson/cJSON.h>
+#include "core/sy_chat.h"
 
-#include "core/sy_core.h"
-
-/* Appends the text of a message's content (a string, or the text parts of an array). */
-void sy_chat_content_text(const cJSON *msg, sy_buf *out);
-/* Estimated prompt tokens of a Chat Completions request body. */
-long sy_tokens_estimate_request(const cJSON *body);
+/* Estimated prompt tokens of a Chat Completions request. */
+long sy_tokens_estimate_request(const sy_chat *c);
 
 #endif

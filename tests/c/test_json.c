@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/sy_core.h"
+#include "core/sy_chat.h"
 #include "core/sy_json.h"
 #include "sy_test.h"
 
@@ -99,8 +100,77 @@ TEST(reports_the_error_offset)
     CHECK(at == 5);
 }
 
+TEST(walks_and_decodes_validated_text)
+{
+    const char *t = "{\"a\" : [1, \"x\\\"y\", {\"k\":[]}], \"s\":\"\\u00e9\\ud83d\\ude00\\n\\/\\ud800\"}";
+    sy_json_top top;
+    sy_json_member m, a;
+    CHECK(sy_json_scan(t, strlen(t), NULL, 0, &top, NULL) == 0);
+    CHECK(sy_json_get(t, top.start, top.end - top.start, "a", &a) == 1 && a.type == 'a');
+    sy_json_iter it;
+    sy_json_iter_init(&it, t, a.val_off, a.val_len);
+    int n = 0;
+    char types[8] = {0};
+    while (sy_json_iter_next(&it, &m) && n < 7) types[n++] = m.type;
+    CHECK_STR(types, "nso");
+    CHECK(sy_json_get(t, top.start, top.end - top.start, "s", &m) == 1);
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_json_string(t, m.val_off, m.val_len, &b);
+    CHECK_STR(b.data, "\xc3\xa9\xf0\x9f\x98\x80\n/\xef\xbf\xbd"); /* é 😀 \n / U+FFFD */
+    sy_buf_free(&b);
+    CHECK(sy_json_get(t, top.start, top.end - top.start, "nope", &m) == 0);
+    CHECK(sy_json_number("[-1.5e2]", 1, 6) == -150.0);
+}
+
+static const char *chat_error(const char *body)
+{
+    static sy_chat_error err;
+    sy_chat c;
+    int rc = sy_chat_parse(&c, body, strlen(body), &err);
+    sy_chat_free(&c);
+    return rc == 0 ? "ok" : err.message;
+}
+
+TEST(chat_requests_are_validated)
+{
+    CHECK_STR(chat_error("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), "ok");
+    CHECK_CONTAINS(chat_error("{\"model\":"), "could not parse the JSON body");
+    CHECK_STR(chat_error("[1]"), "the request body must be a JSON object");
+    CHECK_STR(chat_error("{\"messages\":[]}"), "you must provide a model parameter");
+    CHECK_STR(chat_error("{\"model\":\"\",\"messages\":[]}"), "'model' must be a non-empty string");
+    CHECK_STR(chat_error("{\"model\":\"m\"}"), "'messages' is required and must be a non-empty array");
+    CHECK_STR(chat_error("{\"model\":\"m\",\"messages\":[ ]}"), "'messages' is required and must be a non-empty array");
+    CHECK_STR(chat_error("{\"model\":\"m\",\"messages\":{}}"), "'messages' must be an array");
+    CHECK_STR(chat_error("{\"model\":\"m\",\"messages\":[{\"role\":\"user\"},{\"content\":1}]}"),
+              "messages[1] must be an object with a string 'role'");
+    CHECK_STR(chat_error("{\"model\":\"m\",\"stream\":\"yes\",\"messages\":[{\"role\":\"user\"}]}"),
+              "'stream' must be a boolean");
+    sy_chat c;
+    sy_chat_error err;
+    const char *body = "{\"model\":\"a\\u0062\",\"max_tokens\":7,\"stream\":true,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"p1\"},"
+                       "{\"type\":\"image_url\"},{\"type\":\"text\",\"text\":\"p2\"}]}]}";
+    CHECK(sy_chat_parse(&c, body, strlen(body), &err) == 0);
+    CHECK_STR(c.model_name, "ab");
+    CHECK(c.streaming == 1 && c.nmessages == 1 && sy_chat_max_tokens(&c) == 7);
+    sy_json_iter it;
+    sy_json_member m;
+    sy_json_iter_init(&it, c.text, c.messages.val_off, c.messages.val_len);
+    CHECK(sy_json_iter_next(&it, &m) == 1);
+    CHECK(sy_chat_role_is(&c, &m, "user") && !sy_chat_role_is(&c, &m, "system"));
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_chat_content(&c, &m, &b);
+    CHECK_STR(b.data, "p1\np2");
+    sy_buf_free(&b);
+    sy_chat_free(&c);
+}
+
 int main(void)
 {
+    RUN(walks_and_decodes_validated_text);
+    RUN(chat_requests_are_validated);
     RUN(accepts_and_rejects);
     RUN(deep_nesting_is_bounded_not_a_crash);
     RUN(records_top_level_members);

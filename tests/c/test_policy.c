@@ -40,11 +40,16 @@ static sy_policy_vm *vm_for(const char *policy, sy_buf *diag)
 /* Routes a request (JSON text) through route "r". */
 static int route(sy_policy_vm *vm, const char *json, sy_decision *dec)
 {
-    cJSON *body = cJSON_Parse(json);
+    sy_chat chat;
+    sy_chat_error err;
+    if (sy_chat_parse(&chat, json, strlen(json), &err) != 0) {
+        fprintf(stderr, "bad test request: %s\n", err.message);
+        return -100;
+    }
     const char *meta[] = {"task", "extract"};
-    sy_request_view v = {body, "r", meta, 1};
+    sy_request_view v = {&chat, "r", meta, 1};
     int rc = sy_policy_route(vm, sy_config_route(sy_policy_vm_config(vm), "r"), &v, dec);
-    cJSON_Delete(body);
+    sy_chat_free(&chat);
     return rc;
 }
 
