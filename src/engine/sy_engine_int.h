@@ -31,6 +31,7 @@ typedef struct sy_worker {
     struct event *grace_ev;
     sy_http_server *srv;
     sy_upstream *up;
+    sy_hclient *hc;
     sy_policy_vm *vm;
     sy_config *cfg;              /* the snapshot this worker serves */
     sy_provider_env penv;

@@ -87,6 +87,7 @@ static void worker_cleanup(sy_worker *w)
 {
     sy_http_server_free(w->srv);
     sy_upstream_free(w->up);
+    sy_hclient_free(w->hc);
     sy_policy_vm_free(w->vm);
     if (w->wake_ev) event_free(w->wake_ev);
     if (w->grace_ev) event_free(w->grace_ev);
@@ -108,13 +109,22 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
     if (w->listen_fd < 0) return SY_EIO;
     if (pipe2(w->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) return SY_EIO;
     w->cfg = sy_config_ref(eng->cfg);
-    w->base = event_base_new();
+    /* The changelist coalesces an epoll_ctl DEL and ADD of the same fd within one loop pass:
+     * curl drops a keep-alive socket from its watch list after each response and adds it
+     * back for the next request. No lock: each base belongs to one thread. */
+    struct event_config *ecfg = event_config_new();
+    if (!ecfg) return SY_ENOMEM;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (!w->base) return SY_ENOMEM;
     if (sy_upstream_new(&w->up, w->base) != SY_OK) return SY_ENOMEM;
+    if (sy_hclient_new(&w->hc, w->base) != SY_OK) return SY_ENOMEM;
     int rc = sy_policy_vm_new(&w->vm, w->cfg, &eng->err);
     if (rc != SY_OK) return rc;
     w->penv.base = w->base;
     w->penv.up = w->up;
+    w->penv.hc = w->hc;
     w->models_json = sy_gateway_models_json(w->cfg, &w->models_len);
     sy_http_server_opts o = {0};
     o.max_body = w->cfg->max_body;

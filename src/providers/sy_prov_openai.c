@@ -1,7 +1,9 @@
 /* sy_prov_openai.c — adapter for OpenAI-compatible Chat Completions endpoints (OpenAI, vLLM,
- * Ollama, llama.cpp, Groq, Together, OpenRouter...): one libcurl easy handle per attempt on
- * the worker's multi handle (sy_upstream.c), SSE parsed incrementally into chunk objects.
- * The API key goes into the Authorization header only; it is never logged or echoed. */
+ * Ollama, llama.cpp, Groq, Together, OpenRouter...). Two transports behind one parser:
+ * sy_hclient for plain http to a numeric host (the low-overhead path), else a libcurl easy
+ * handle on the worker's multi handle (sy_upstream.c). SSE is parsed incrementally into
+ * chunk objects. The API key goes into the Authorization header only; it is never logged
+ * or echoed. */
 #include "providers/sy_provider.h"
 
 #include <stdlib.h>
@@ -13,8 +15,10 @@
 
 typedef struct oa_state {
     sy_attempt *a;
-    CURL *easy;
+    CURL *easy;                 /* curl transport, or */
+    sy_hreq *hreq;              /* sy_hclient transport */
     struct curl_slist *headers;
+    sy_buf hdrs;                /* sy_hclient: extra header lines */
     char *payload;
     size_t payload_len;
     sy_buf body;      /* non-stream answer, or an error body */
@@ -32,6 +36,7 @@ static void oa_free(oa_state *s)
     if (!s) return;
     sy_upstream_release(s->a->env->up, s->easy);
     curl_slist_free_all(s->headers);
+    sy_buf_free(&s->hdrs);
     free(s->payload);
     sy_buf_free(&s->body);
     sy_buf_free(&s->line);
@@ -99,40 +104,54 @@ static int sse_feed(oa_state *s, const char *p, size_t n)
     return 0;
 }
 
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+/* Body bytes from either transport: an error body is kept (bounded), a stream is parsed,
+ * an answer is collected. -1 aborts the transfer. */
+static int consume(oa_state *s, const char *ptr, size_t n)
 {
-    oa_state *s = ud;
-    size_t n = size * nmemb;
-    if (!s->status) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
     if (!status_ok(s->status)) {
         size_t room = MAX_ERROR_BODY > s->body.len ? MAX_ERROR_BODY - s->body.len : 0;
         sy_buf_append(&s->body, ptr, n < room ? n : room);
-        return n;
+        return 0;
     }
     if (s->a->stream) {
         if (sse_feed(s, ptr, n) < 0) {
             s->invalid = 1;
-            return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+            return -1;
         }
-        return n;
+        return 0;
     }
     if (s->body.len + n > MAX_BODY || sy_buf_append(&s->body, ptr, n)) {
         s->invalid = 1;
         snprintf(s->invalid_msg, sizeof s->invalid_msg, "upstream answer larger than %u bytes",
                  MAX_BODY);
-        return 0;
+        return -1;
     }
-    return n;
+    return 0;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    oa_state *s = ud;
+    size_t n = size * nmemb;
+    if (!s->status) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+    return consume(s, ptr, n) < 0 ? 0 : n; /* 0 aborts: CURLE_WRITE_ERROR */
+}
+
+static void retry_after(oa_state *s, const char *v, size_t n)
+{
+    char tmp[32];
+    if (n >= sizeof tmp) return;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    long secs = strtol(tmp, NULL, 10);
+    if (secs >= 0 && secs < 86400) s->a->retry_after_ms = (int)(secs * 1000);
 }
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     oa_state *s = ud;
     size_t n = size * nitems;
-    if (n > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
-        long secs = strtol(buf + 12, NULL, 10);
-        if (secs >= 0 && secs < 86400) s->a->retry_after_ms = (int)(secs * 1000);
-    }
+    if (n > 12 && strncasecmp(buf, "retry-after:", 12) == 0) retry_after(s, buf + 12, n - 12);
     return n;
 }
 
@@ -152,30 +171,22 @@ static void fail(oa_state *s, int outcome, int status, const char *msg, const ch
     sy_buf_free(&b);
 }
 
-static void on_done(CURL *easy, CURLcode rc, void *ud)
+/* The transfer ended. transport: SY_OUT_OK, or how the connection failed (with msg). */
+static void complete(oa_state *s, int transport, const char *tmsg)
 {
-    oa_state *s = ud;
     sy_attempt *a = s->a;
     char msg[256];
-    (void)easy;
-    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
-
     if (s->invalid) {
-        fail(s, SY_OUT_INVALID, (int)s->status, s->invalid_msg[0] ? s->invalid_msg : "invalid upstream data", NULL);
+        fail(s, SY_OUT_INVALID, (int)s->status,
+             s->invalid_msg[0] ? s->invalid_msg : "invalid upstream data", NULL);
         return;
     }
-    if (rc != CURLE_OK) {
-        int outcome = SY_OUT_RESET;
-        if (rc == CURLE_OPERATION_TIMEDOUT)
-            outcome = SY_OUT_TIMEOUT;
-        else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                 rc == CURLE_COULDNT_RESOLVE_PROXY)
-            outcome = SY_OUT_CONNECT;
-        if (outcome == SY_OUT_TIMEOUT)
+    if (transport != SY_OUT_OK) {
+        if (transport == SY_OUT_TIMEOUT)
             snprintf(msg, sizeof msg, "timeout after %d ms", a->model->provider->timeout_ms);
         else
-            snprintf(msg, sizeof msg, "%s", curl_easy_strerror(rc));
-        fail(s, outcome, (int)s->status, msg, NULL);
+            snprintf(msg, sizeof msg, "%s", tmsg);
+        fail(s, transport, (int)s->status, msg, NULL);
         return;
     }
     if (!status_ok(s->status)) {
@@ -212,6 +223,72 @@ static void on_done(CURL *easy, CURLcode rc, void *ud)
     a->ev->on_done(a, &ans);
 }
 
+static void on_curl_done(CURL *easy, CURLcode rc, void *ud)
+{
+    oa_state *s = ud;
+    (void)easy;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+    int transport = SY_OUT_OK;
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        transport = SY_OUT_TIMEOUT;
+    else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+             rc == CURLE_COULDNT_RESOLVE_PROXY)
+        transport = SY_OUT_CONNECT;
+    else if (rc != CURLE_OK)
+        transport = SY_OUT_RESET;
+    complete(s, transport, curl_easy_strerror(rc));
+}
+
+/* ---- sy_hclient transport ---- */
+
+static void hc_status(void *ud, int status)
+{
+    ((oa_state *)ud)->status = status;
+}
+
+static void hc_header(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) retry_after(ud, value, vlen);
+}
+
+static int hc_body(void *ud, const char *data, size_t len)
+{
+    return consume(ud, data, len);
+}
+
+static void hc_done(void *ud, int err)
+{
+    oa_state *s = ud;
+    s->hreq = NULL; /* freed by sy_hclient after this returns */
+    switch (err) {
+    case SY_HC_OK: complete(s, SY_OUT_OK, NULL); break;
+    case SY_HC_ECONNECT: complete(s, SY_OUT_CONNECT, "could not connect to the upstream"); break;
+    case SY_HC_ETIMEOUT: complete(s, SY_OUT_TIMEOUT, NULL); break;
+    case SY_HC_EABORT: complete(s, SY_OUT_INVALID, "invalid upstream data"); break;
+    default: complete(s, SY_OUT_RESET, "upstream closed the connection before the answer was complete");
+    }
+}
+
+static const sy_hreq_cbs HC_CBS = {hc_status, hc_header, hc_body, hc_done};
+
+static int start_hclient(oa_state *s, sy_attempt *a)
+{
+    const sy_provider_cfg *p = a->model->provider;
+    sy_buf *h = &s->hdrs;
+    int bad = sy_buf_puts(h, "Content-Type: application/json\r\nAccept: ");
+    bad |= sy_buf_puts(h, a->stream ? "text/event-stream" : "application/json");
+    bad |= sy_buf_puts(h, "\r\nUser-Agent: switchyard/" SY_VERSION "\r\n");
+    if (p->api_key) {
+        bad |= sy_buf_puts(h, "Authorization: Bearer ");
+        bad |= sy_buf_puts(h, p->api_key);
+        bad |= sy_buf_puts(h, "\r\n");
+    }
+    if (bad) return SY_ENOMEM;
+    s->hreq = sy_hclient_post(a->env->hc, &p->hurl, "/chat/completions", h->data, s->payload,
+                              s->payload_len, p->connect_timeout_ms, p->timeout_ms, &HC_CBS, s);
+    return s->hreq ? SY_OK : SY_ENOMEM;
+}
+
 int sy_prov_openai_start(sy_attempt *a)
 {
     const sy_provider_cfg *p = a->model->provider;
@@ -222,6 +299,7 @@ int sy_prov_openai_start(sy_attempt *a)
     sy_buf_init(&s->body);
     sy_buf_init(&s->line);
     sy_buf_init(&s->data);
+    sy_buf_init(&s->hdrs);
 
     /* The request as the client sent it, with the upstream's model name spliced in: the
      * body is never re-printed. */
@@ -236,6 +314,11 @@ int sy_prov_openai_start(sy_attempt *a)
         sy_buf_append(&pay, c->text + rest, c->len - rest);
         s->payload_len = pay.len;
         s->payload = sy_buf_steal(&pay);
+    }
+    if (p->direct_http) {
+        if (start_hclient(s, a) != SY_OK) goto oom;
+        a->priv = s;
+        return SY_OK;
     }
 
     s->easy = sy_upstream_easy(a->env->up);
@@ -270,7 +353,7 @@ int sy_prov_openai_start(sy_attempt *a)
     curl_easy_setopt(e, CURLOPT_USERAGENT, "switchyard/" SY_VERSION);
     /* Never let curl print anything (it could include headers, i.e. the key). */
     curl_easy_setopt(e, CURLOPT_VERBOSE, 0L);
-    if (sy_upstream_add(a->env->up, e, on_done, s) != SY_OK) goto oom;
+    if (sy_upstream_add(a->env->up, e, on_curl_done, s) != SY_OK) goto oom;
     a->priv = s;
     return SY_OK;
 oom:
@@ -282,7 +365,8 @@ void sy_prov_openai_cancel(sy_attempt *a)
 {
     oa_state *s = a->priv;
     if (!s) return;
-    sy_upstream_cancel(a->env->up, s->easy);
+    if (s->hreq) sy_hreq_cancel(s->hreq);
+    if (s->easy) sy_upstream_cancel(a->env->up, s->easy);
     a->priv = NULL;
     oa_free(s);
 }

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/sy_chat.h"
+#include "http/sy_hclient.h"
 #include "http/sy_upstream.h"
 #include "registry/sy_config.h"
 
@@ -16,6 +17,7 @@ struct event_base;
 typedef struct sy_provider_env {
     struct event_base *base;
     sy_upstream *up;
+    sy_hclient *hc;
 } sy_provider_env;
 
 /* How an attempt ended, as shown in x-switchyard-attempts. */

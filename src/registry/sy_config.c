@@ -6,6 +6,8 @@
  * `nginx -t`. Validation collects every problem instead of stopping at the first. */
 #include "registry/sy_config.h"
 
+#include "core/sy_url.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -352,7 +354,7 @@ static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
 {
     static const char *const known[] = {"id",         "kind",       "base_url", "api_key_env",
                                         "timeout_ms", "connect_timeout_ms",     "seed",
-                                        "time_scale", NULL};
+                                        "time_scale", "transport", NULL};
     char *kind = NULL;
     p->line = d->line;
     p->timeout_ms = 60000;
@@ -401,6 +403,24 @@ static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
     int64_t seed = 0;
     if (read_int(ld, d, "seed", 0, 9007199254740991.0, &seed) == 1) p->seed = (uint64_t)seed;
     read_number(ld, d, "time_scale", 0, 1000, &p->time_scale);
+    char *transport = NULL;
+    int want_direct = 1;
+    if (read_string(ld, d, "transport", &transport) == 1) {
+        if (strcmp(transport, "curl") == 0) {
+            want_direct = 0;
+        } else if (strcmp(transport, "auto") != 0) {
+            char k[160];
+            keyname(k, sizeof k, d, "transport");
+            problem(ld, NULL, d->line, k, "must be \"auto\" or \"curl\"");
+        }
+    }
+    free(transport);
+    sy_hurl u;
+    if (p->kind == SY_PROV_OPENAI && want_direct && p->base_url &&
+        sy_hurl_parse(p->base_url, &u) == 0) {
+        p->direct_http = 1;
+        p->hurl = u;
+    }
 }
 
 static unsigned cap_bit(const char *name)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/sy_core.h"
+#include "core/sy_url.h"
 
 enum { SY_PROV_OPENAI = 1, SY_PROV_SIM = 2 };
 
@@ -29,6 +30,8 @@ typedef struct sy_provider_cfg {
     int connect_timeout_ms;
     uint64_t seed;       /* sim */
     double time_scale;   /* sim: multiplies every simulated delay (0 = instant) */
+    int direct_http;     /* openai: served by sy_hclient (plain http, numeric host) */
+    sy_hurl hurl;        /* its parsed base_url */
     const char *file;
     int line;
 } sy_provider_cfg;

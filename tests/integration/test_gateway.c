@@ -167,6 +167,27 @@ static int write_config(const char *dir, int mock_port, int dead_port, int keyed
     for (i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
         cat(c, "route { name = \"%s\", policy = \"policy.lua\", default = \"small\" }\n",
             ROUTES[i].name);
+    /* SY_ITEST_TRANSPORT=curl runs every openai provider over libcurl instead of the
+     * built-in plain-http client, so both transports pass the same tests. */
+    const char *transport = getenv("SY_ITEST_TRANSPORT");
+    if (transport && *transport) {
+        char *t = calloc(1, CFG_MAX);
+        const char *from = "kind = \"openai\",", *p = c;
+        if (!t) {
+            free(c);
+            return -1;
+        }
+        for (const char *q; (q = strstr(p, from)); p = q + strlen(from)) {
+            strncat(t, p, (size_t)(q - p));
+            strcat(t, from);
+            strcat(t, " transport = \"");
+            strcat(t, transport);
+            strcat(t, "\",");
+        }
+        strcat(t, p);
+        free(c);
+        c = t;
+    }
     rc = sy_it_write_file(dir, "config.lua", c, path, cap);
     free(c);
     return rc;
