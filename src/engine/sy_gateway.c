@@ -464,22 +464,31 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
 
 /* ============================================================ endpoints */
 
-static void chat_completions(sy_worker *w, sy_http_req *req)
+/* Parses the request, makes its call and decides its route. NULL when it has already been
+ * answered (400, 404, 500). */
+static sy_call *call_decided(sy_worker *w, sy_http_req *req)
 {
     sy_chat chat;
-    if (parse_chat(req, &chat) != 0) return;
+    if (parse_chat(req, &chat) != 0) return NULL;
     sy_call *c = call_new(w, req);
     if (!c) {
         sy_chat_free(&chat);
         respond_error(req, 500, "out of memory", NULL, NULL);
-        return;
+        return NULL;
     }
     c->chat = chat;
     c->stream = chat.streaming;
     if (decide(c, chat.model_name) != 0) {
         call_free(c);
-        return;
+        return NULL;
     }
+    return c;
+}
+
+static void chat_completions(sy_worker *w, sy_http_req *req)
+{
+    sy_call *c = call_decided(w, req);
+    if (!c) return;
     sy_http_req_set_abort_cb(req, on_client_abort, c);
     c->deadline = evtimer_new(w->base, on_deadline, c);
     if (c->deadline) {
@@ -493,23 +502,14 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
 /* POST /v1/route: the decision for a request, without calling any upstream. */
 static void route_only(sy_worker *w, sy_http_req *req)
 {
-    sy_chat chat;
-    if (parse_chat(req, &chat) != 0) return;
-    sy_call *c = call_new(w, req);
-    if (!c) {
-        sy_chat_free(&chat);
-        respond_error(req, 500, "out of memory", NULL, NULL);
-        return;
-    }
-    c->chat = chat;
-    if (decide(c, chat.model_name) == 0) {
-        sy_buf out;
-        sy_buf_init(&out);
-        sy_decision_json(&out, c->route, c->route ? sy_policy_id(w->vm, c->route) : NULL,
-                         &c->dec, sy_tokens_estimate_request(&c->chat));
-        sy_http_respond(req, 200, "application/json", out.data, out.len);
-        sy_buf_free(&out);
-    }
+    sy_call *c = call_decided(w, req);
+    if (!c) return;
+    sy_buf out;
+    sy_buf_init(&out);
+    sy_decision_json(&out, c->route, c->route ? sy_policy_id(w->vm, c->route) : NULL, &c->dec,
+                     sy_tokens_estimate_request(&c->chat));
+    sy_http_respond(req, 200, "application/json", out.data, out.len);
+    sy_buf_free(&out);
     call_free(c);
 }
 
