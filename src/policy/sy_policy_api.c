@@ -369,15 +369,211 @@ static int l_model(lua_State *L)
     return 1;
 }
 
-/* sy.models() → every registry model, in declaration order */
+/* ---- sy.models{filter}: the registry, filtered and sorted ---- */
+
+typedef struct model_filter {
+    unsigned caps;          /* required SY_CAP_* bits */
+    double min_context;
+    double max_price_in, max_price_out, max_latency_p95;
+    const char *tag, *provider;
+    int sort;               /* 0 declaration, 1 price, 2 latency, 3 context */
+} model_filter;
+
+static unsigned cap_named(const char *name)
+{
+    static const char *const caps[] = {"json", "tools", "vision", "stream"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, caps[i]) == 0) return 1u << i;
+    return 0;
+}
+
+static int has_tag(const sy_model *m, const char *tag)
+{
+    for (int i = 0; i < m->ntags; i++)
+        if (strcmp(m->tags[i], tag) == 0) return 1;
+    return 0;
+}
+
+/* qsort_r comparator: ctx is the sort mode (workers sort concurrently: no global) */
+static int cmp_models(const void *a, const void *b, void *ctx)
+{
+    const sy_model *x = *(const sy_model *const *)a, *y = *(const sy_model *const *)b;
+    double dx, dy;
+    switch (*(const int *)ctx) {
+    case 1: dx = x->price_in + x->price_out; dy = y->price_in + y->price_out; break;
+    case 2: dx = x->lat_p95_ms; dy = y->lat_p95_ms; break;
+    case 3: dx = -(double)x->context_window; dy = -(double)y->context_window; break;
+    default: dx = dy = 0;
+    }
+    if (dx != dy) return dx < dy ? -1 : 1;
+    return x->index - y->index; /* stable: declaration order breaks ties */
+}
+
+static double opt_number(lua_State *L, int t, const char *key, double dflt)
+{
+    lua_getfield(L, t, key);
+    double v = dflt;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1)) {
+            lua_pop(L, 1);
+            return sy_policy_api_error(L, "sy.models: %s must be a number", key), dflt;
+        }
+        v = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* sy.models([filter]) → array of model tables with :cheapest() :fastest() :ids() */
 static int l_models(lua_State *L)
 {
     sy_policy_vm *vm = sy_vm_of(L);
-    lua_createtable(L, vm->cfg->nmodels, 0);
-    for (int i = 0; i < vm->cfg->nmodels; i++) {
-        push_model(L, &vm->cfg->models[i]);
+    model_filter f = {0, 0, 1e300, 1e300, 1e300, NULL, NULL, 0};
+    int exclude = 0;
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_getfield(L, 1, "cap");
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            f.caps = cap_named(lua_tostring(L, -1));
+            if (!f.caps) return sy_policy_api_error(L, "sy.models: unknown capability '%s'", lua_tostring(L, -1));
+        } else if (lua_istable(L, -1)) {
+            for (int i = 1; i <= (int)lua_objlen(L, -1); i++) {
+                lua_rawgeti(L, -1, i);
+                unsigned bit = lua_type(L, -1) == LUA_TSTRING ? cap_named(lua_tostring(L, -1)) : 0;
+                if (!bit) return sy_policy_api_error(L, "sy.models: unknown capability in cap");
+                f.caps |= bit;
+                lua_pop(L, 1);
+            }
+        } else if (!lua_isnil(L, -1)) {
+            return sy_policy_api_error(L, "sy.models: cap must be a string or a list");
+        }
+        lua_pop(L, 1);
+        f.min_context = opt_number(L, 1, "min_context", 0);
+        f.max_price_in = opt_number(L, 1, "max_price_in", 1e300);
+        f.max_price_out = opt_number(L, 1, "max_price_out", 1e300);
+        f.max_latency_p95 = opt_number(L, 1, "max_latency_p95", 1e300);
+        lua_getfield(L, 1, "tag");
+        f.tag = lua_tostring(L, -1); /* stays reachable through the filter table */
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "provider");
+        f.provider = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "sort");
+        if (!lua_isnil(L, -1)) {
+            const char *so = lua_tostring(L, -1);
+            if (so && strcmp(so, "price") == 0) f.sort = 1;
+            else if (so && strcmp(so, "latency") == 0) f.sort = 2;
+            else if (so && strcmp(so, "context") == 0) f.sort = 3;
+            else return sy_policy_api_error(L, "sy.models: sort must be price, latency or context");
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "exclude");
+        exclude = lua_istable(L, -1) ? lua_gettop(L) : 0;
+        if (!exclude) lua_pop(L, 1);
+    }
+    const sy_config *cfg = vm->cfg;
+    const sy_model *picked[256];
+    int n = 0;
+    for (int i = 0; i < cfg->nmodels && n < 256; i++) {
+        const sy_model *m = &cfg->models[i];
+        if ((m->caps & f.caps) != f.caps) continue;
+        if ((double)m->context_window < f.min_context) continue;
+        if (m->price_in > f.max_price_in || m->price_out > f.max_price_out) continue;
+        if (m->lat_p95_ms > f.max_latency_p95) continue;
+        if (f.tag && !has_tag(m, f.tag)) continue;
+        if (f.provider && strcmp(m->provider->id, f.provider) != 0) continue;
+        if (exclude) {
+            int skip = 0;
+            for (int k = 1; k <= (int)lua_objlen(L, exclude) && !skip; k++) {
+                lua_rawgeti(L, exclude, k);
+                const char *id = lua_tostring(L, -1);
+                skip = id && strcmp(id, m->id) == 0;
+                lua_pop(L, 1);
+            }
+            if (skip) continue;
+        }
+        picked[n++] = m;
+    }
+    if (f.sort) qsort_r(picked, (size_t)n, sizeof picked[0], cmp_models, &f.sort);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        push_model(L, picked[i]);
         lua_rawseti(L, -2, i + 1);
     }
+    lua_getfield(L, LUA_REGISTRYINDEX, "sy.models_mt");
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+/* list:cheapest() / list:fastest(): the model with the lowest price / latency_p95, or nil */
+static int best_of(lua_State *L, const char *field1, const char *field2)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int best = 0;
+    double bv = 0;
+    for (int i = 1; i <= (int)lua_objlen(L, 1); i++) {
+        lua_rawgeti(L, 1, i);
+        lua_getfield(L, -1, field1);
+        double v = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        if (field2) {
+            lua_getfield(L, -1, field2);
+            v += lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (!best || v < bv) {
+            best = i;
+            bv = v;
+        }
+    }
+    if (!best) return 0;
+    lua_rawgeti(L, 1, best);
+    return 1;
+}
+
+static int l_list_cheapest(lua_State *L)
+{
+    return best_of(L, "price_in", "price_out");
+}
+
+static int l_list_fastest(lua_State *L)
+{
+    return best_of(L, "latency_p95", NULL);
+}
+
+/* list:ids() → the first 8 ids, ready for sy.chain */
+static int l_list_ids(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)lua_objlen(L, 1);
+    if (n > SY_MAX_CHAIN) n = SY_MAX_CHAIN;
+    lua_createtable(L, n, 0);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        lua_getfield(L, -1, "id");
+        lua_rawseti(L, -3, i);
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+/* sy.cost(model, req) → estimated USD for this request on that model: prompt tokens at the
+ * input price, req.max_tokens (else min(max_output, 512)) at the output price. */
+static int l_cost(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    const char *id = model_name_at(L, 1);
+    const sy_model *m = id ? sy_config_model(vm->cfg, id) : NULL;
+    if (!m) return sy_policy_api_error(L, "sy.cost: unknown model");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "tokens");
+    double in = lua_tonumber(L, -1);
+    lua_getfield(L, 2, "max_tokens");
+    double out = lua_isnumber(L, -1) ? lua_tonumber(L, -1)
+                                     : (double)(m->max_output < 512 ? m->max_output : 512);
+    lua_pop(L, 2);
+    lua_pushnumber(L, (in * m->price_in + out * m->price_out) / 1000.0);
     return 1;
 }
 
@@ -403,6 +599,7 @@ void sy_policy_api_open(sy_policy_vm *vm)
     static const luaL_Reg fns[] = {{"pick", l_pick},     {"chain", l_chain},
                                    {"cascade", l_cascade}, {"hedge", l_hedge},
                                    {"model", l_model},   {"models", l_models},
+                                   {"cost", l_cost},
                                    {"log", l_log},       {"now", l_now},
                                    {NULL, NULL}};
     lua_State *L = vm->L;
@@ -413,6 +610,17 @@ void sy_policy_api_open(sy_policy_vm *vm)
     }
     lua_pushstring(L, SY_VERSION);
     lua_setfield(L, -2, "version");
+    /* the metatable of sy.models() lists */
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, l_list_cheapest);
+    lua_setfield(L, -2, "cheapest");
+    lua_pushcfunction(L, l_list_fastest);
+    lua_setfield(L, -2, "fastest");
+    lua_pushcfunction(L, l_list_ids);
+    lua_setfield(L, -2, "ids");
+    lua_setfield(L, -2, "__index");
+    lua_setfield(L, LUA_REGISTRYINDEX, "sy.models_mt");
 }
 
 /* Reads the result of route(): a model id, a decision built by sy.*, or a plain list. */

@@ -214,6 +214,63 @@ TEST(a_kept_request_view_cannot_be_used_later)
     sy_buf_free(&diag);
 }
 
+TEST(registry_queries_filter_and_sort)
+{
+    char path[512];
+    write_file("q.lua", "local sy = require 'switchyard'\n"
+                        "return { route = function(req)\n"
+                        "  local all = sy.models()\n"
+                        "  assert(#all == 3, 'all')\n"
+                        "  local j = sy.models{ cap = 'json', sort = 'price' }\n"
+                        "  assert(#j == 2 and j[1].id == 'b' and j[2].id == 'c', 'json by price')\n"
+                        "  assert(j:cheapest().id == 'b' and j:fastest().id == 'c', 'cheapest/fastest')\n"
+                        "  local big = sy.models{ min_context = 50000, sort = 'context' }\n"
+                        "  assert(#big == 2 and big[1].id == 'c', 'context')\n"
+                        "  local t = sy.models{ tag = 'cheap', exclude = { 'a' } }\n"
+                        "  assert(#t == 1 and t[1].id == 'b', 'tag+exclude')\n"
+                        "  local none = sy.models{ cap = { 'json', 'vision' }, max_price_in = 0.001 }\n"
+                        "  assert(#none == 0 and none:cheapest() == nil, 'none')\n"
+                        "  local lat = sy.models{ max_latency_p95 = 500, sort = 'latency' }\n"
+                        "  assert(#lat == 2 and lat[1].id == 'c', 'latency')\n"
+                        "  local cost = sy.cost('a', { tokens = 1000, max_tokens = 100 })\n"
+                        "  assert(math.abs(cost - (1000 * 0.001 + 100 * 0.002) / 1000) < 1e-12, 'cost')\n"
+                        "  local m = sy.model('c')\n"
+                        "  assert(m.capabilities.vision and m.context_window == 200000 and m.tags[1] == 'x')\n"
+                        "  return sy.chain(j:ids())\n"
+                        "end }\n");
+    write_file("qcfg.lua",
+               "provider { id = 'sim', kind = 'sim' }\n"
+               "model { id = 'a', provider = 'sim', price = { input = 0.001, output = 0.002 },\n"
+               "        context_window = 8000, latency = { p50 = 400, p95 = 900 }, tags = { 'cheap' } }\n"
+               "model { id = 'b', provider = 'sim', price = { input = 0.0001, output = 0.0002 },\n"
+               "        context_window = 64000, capabilities = { 'json' }, tags = { 'cheap' },\n"
+               "        latency = { p50 = 300, p95 = 450 } }\n"
+               "model { id = 'c', provider = 'sim', price = { input = 0.01, output = 0.03 },\n"
+               "        context_window = 200000, capabilities = { 'json', 'vision' }, tags = { 'x' },\n"
+               "        latency = { p50 = 100, p95 = 200 } }\n"
+               "route { name = 'r', policy = 'q.lua', default = 'a' }\n");
+    snprintf(path, sizeof path, "%s/qcfg.lua", g_dir);
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    sy_policy_vm *vm = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
+    if (cfg) CHECK(sy_policy_vm_new(&vm, cfg, &diag) == SY_OK);
+    sy_config_unref(cfg);
+    if (!vm) {
+        fprintf(stderr, "%s", diag.data ? diag.data : "");
+        sy_buf_free(&diag);
+        return;
+    }
+    sy_decision d;
+    int rc = route(vm, REQ, &d);
+    if (rc != SY_OK) fprintf(stderr, "  %s\n", d.error);
+    CHECK(rc == SY_OK);
+    CHECK(d.n == 2 && strcmp(d.models[0]->id, "b") == 0 && strcmp(d.models[1]->id, "c") == 0);
+    sy_policy_vm_free(vm);
+    sy_buf_free(&diag);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-policy-XXXXXX");
@@ -224,6 +281,7 @@ int main(void)
     RUN(budget_interrupts_an_endless_loop_quickly);
     RUN(load_errors_name_file_line_and_key);
     RUN(a_kept_request_view_cannot_be_used_later);
+    RUN(registry_queries_filter_and_sort);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
