@@ -25,8 +25,10 @@ static void usage(FILE *f)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    sy_engine_stop(g_serving);
+    if (sig == SIGHUP)
+        sy_engine_reload_async(g_serving);
+    else
+        sy_engine_stop(g_serving);
 }
 
 /* Opens the engine or prints every problem ("file:line: key: message") and returns NULL. */
@@ -89,6 +91,7 @@ static int cmd_serve(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     int rc = sy_engine_serve(eng, &opts);
     if (rc != SY_OK) fprintf(stderr, "switchyard: %s", sy_engine_errmsg(eng));
     g_serving = NULL;

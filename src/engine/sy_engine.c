@@ -18,6 +18,9 @@ int sy_engine_open(sy_engine **out, const char *config_path)
     if (!eng) return SY_ENOMEM;
     sy_buf_init(&eng->err);
     sy_buf_init(&eng->decision);
+    pthread_mutex_init(&eng->snap_lock, NULL);
+    pthread_mutex_init(&eng->reload_lock, NULL);
+    atomic_init(&eng->gen, 1);
     eng->stop_fd[0] = eng->stop_fd[1] = -1;
     if (pipe2(eng->stop_fd, O_CLOEXEC) < 0) {
         sy_buf_printf(&eng->err, "cannot create a pipe: %s\n", strerror(errno));
@@ -33,6 +36,8 @@ int sy_engine_open(sy_engine **out, const char *config_path)
     if (rc != SY_OK) return rc;
     /* compiling every policy once here is what makes `check` and a refused start agree */
     rc = sy_policy_vm_new(&eng->vm, eng->cfg, &eng->err);
+    if (rc != SY_OK) return rc;
+    rc = sy_policy_vm_selftest(eng->vm, &eng->err);
     if (rc != SY_OK) return rc;
     if (eng->cfg->log_level) {
         static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -51,6 +56,8 @@ void sy_engine_free(sy_engine *eng)
     if (eng->stop_fd[1] >= 0) close(eng->stop_fd[1]);
     sy_buf_free(&eng->err);
     sy_buf_free(&eng->decision);
+    pthread_mutex_destroy(&eng->snap_lock);
+    pthread_mutex_destroy(&eng->reload_lock);
     free(eng);
 }
 
@@ -142,6 +149,81 @@ int sy_engine_route(sy_engine *eng, const char *route, const char *request_json,
     sy_chat_free(&chat);
     *decision_json = eng->decision.data;
     return rc;
+}
+
+/* ============================================================ snapshots and reload */
+
+sy_config *sy_engine_snapshot(sy_engine *eng, unsigned *gen)
+{
+    pthread_mutex_lock(&eng->snap_lock);
+    sy_config *cfg = sy_config_ref(eng->cfg);
+    *gen = atomic_load(&eng->gen);
+    pthread_mutex_unlock(&eng->snap_lock);
+    return cfg;
+}
+
+int sy_engine_reload_into(sy_engine *eng, sy_buf *msg)
+{
+    sy_config *cfg = NULL;
+    sy_policy_vm *vm = NULL;
+    int rc;
+    pthread_mutex_lock(&eng->reload_lock);
+    sy_buf_reset(msg);
+    /* everything is built and checked aside; nothing is published unless all of it holds */
+    rc = sy_config_load(&cfg, eng->cfg->path, msg);
+    if (rc == SY_OK) rc = sy_policy_vm_new(&vm, cfg, msg);
+    if (rc == SY_OK) rc = sy_policy_vm_selftest(vm, msg);
+    if (rc != SY_OK) {
+        eng->reload_failures++;
+        while (msg->len && msg->data[msg->len - 1] == '\n') msg->data[--msg->len] = '\0';
+        sy_log(SY_LOG_WARN, "reload", "reload refused, the running config stays: %s",
+               msg->data ? msg->data : "");
+        sy_policy_vm_free(vm);
+        sy_config_unref(cfg);
+        pthread_mutex_unlock(&eng->reload_lock);
+        return SY_ECONFIG;
+    }
+    pthread_mutex_lock(&eng->snap_lock);
+    sy_config *old = eng->cfg;
+    sy_policy_vm *old_vm = eng->vm;
+    eng->cfg = cfg;
+    eng->vm = vm;
+    unsigned gen = atomic_fetch_add(&eng->gen, 1) + 1;
+    pthread_mutex_unlock(&eng->snap_lock);
+    eng->reloads++;
+    /* workers hold their own refs: the old snapshot lives until the last of them lets go */
+    sy_policy_vm_free(old_vm);
+    sy_config_unref(old);
+    sy_buf_printf(msg, "{\"status\":\"ok\",\"generation\":%u,\"routes\":{", gen);
+    for (int i = 0; i < cfg->nroutes; i++) {
+        if (i) sy_buf_puts(msg, ",");
+        sy_buf_json_str(msg, cfg->routes[i].name);
+        sy_buf_puts(msg, ":");
+        sy_buf_json_str(msg, sy_policy_id(vm, &cfg->routes[i]));
+    }
+    sy_buf_puts(msg, "}}");
+    sy_log(SY_LOG_INFO, "reload", "generation %u published: %s", gen, msg->data);
+    pthread_mutex_unlock(&eng->reload_lock);
+    return SY_OK;
+}
+
+int sy_engine_reload(sy_engine *eng)
+{
+    if (!eng->cfg) return SY_ESTATE;
+    sy_buf msg;
+    sy_buf_init(&msg);
+    int rc = sy_engine_reload_into(eng, &msg);
+    sy_buf_reset(&eng->err);
+    if (rc != SY_OK) sy_buf_puts(&eng->err, msg.data ? msg.data : "");
+    sy_buf_free(&msg);
+    return rc;
+}
+
+void sy_engine_reload_async(sy_engine *eng)
+{
+    if (!eng || eng->stop_fd[1] < 0) return;
+    ssize_t n = write(eng->stop_fd[1], "r", 1);
+    (void)n;
 }
 
 /* ============================================================ serving */

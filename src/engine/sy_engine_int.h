@@ -34,6 +34,7 @@ typedef struct sy_worker {
     sy_hclient *hc;
     sy_policy_vm *vm;
     sy_config *cfg;              /* the snapshot this worker serves */
+    unsigned gen;                /* its generation */
     sy_provider_env penv;
     char *models_json;           /* GET /v1/models body, built once per snapshot */
     size_t models_len;
@@ -44,18 +45,30 @@ typedef struct sy_worker {
 } sy_worker;
 
 struct sy_engine {
-    sy_config *cfg;
+    sy_config *cfg;              /* the current snapshot (snap_lock; workers copy a ref) */
     sy_policy_vm *vm;            /* for sy_engine_route (the embedding API) */
+    pthread_mutex_t snap_lock;   /* publishing and taking snapshots: never per request */
+    atomic_uint gen;             /* bumped by each published snapshot: workers compare */
+    pthread_mutex_t reload_lock; /* one reload at a time */
+    unsigned reloads, reload_failures;
     sy_buf err;
     sy_buf decision;             /* last sy_engine_route result */
     sy_worker *workers;
     int nworkers;
-    int stop_fd[2];              /* sy_engine_stop → serve */
+    int stop_fd[2];              /* sy_engine_stop ('x') / sy_engine_reload_async ('r') → serve */
     atomic_int serving;
 };
 
 /* sy_worker.c */
 int sy_workers_run(struct sy_engine *eng, const char *host, int port, int nworkers);
+/* Moves the worker to the engine's current snapshot if a newer one was published. */
+void sy_worker_refresh(sy_worker *w);
+
+/* sy_engine.c: reload with the outcome in msg (problems, or the routes' policy ids as JSON
+ * when ok: {"auto":"name@hash",...}); returns SY_OK or SY_ECONFIG. */
+int sy_engine_reload_into(struct sy_engine *eng, sy_buf *msg);
+/* A ref to the current snapshot and its generation. */
+sy_config *sy_engine_snapshot(struct sy_engine *eng, unsigned *gen);
 
 /* sy_gateway.c: the on_request handler of every worker's server */
 void sy_gateway_handle(sy_http_req *req, void *worker);

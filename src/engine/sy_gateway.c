@@ -52,7 +52,9 @@ typedef struct sy_call {
     sy_worker *w;
     sy_http_req *req;
     sy_chat chat;                /* the request, validated, read in place */
+    sy_config *cfg;              /* the snapshot this request runs on (a ref) */
     const sy_route *route;       /* NULL for a direct model request */
+    char policy_id[128];         /* "name@hash" of the route's policy when it decided */
     sy_decision dec;
     int next;                    /* index in dec.models of the next attempt */
     sy_attempt att;
@@ -71,6 +73,7 @@ static void call_free(sy_call *c)
     if (!c) return;
     if (c->attempt_running) sy_provider_cancel(&c->att);
     if (c->deadline) event_free(c->deadline);
+    sy_config_unref(c->cfg);
     sy_chat_free(&c->chat);
     sy_buf_free(&c->scratch);
     free(c);
@@ -90,7 +93,7 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
         header_safe(reason, sizeof reason, c->dec.reason);
         snprintf(v, sizeof v, "%s; reason=\"%s\"", c->route->name, reason);
         sy_http_add_header(req, "x-switchyard-route", v);
-        sy_http_add_header(req, "x-switchyard-policy", sy_policy_id(c->w->vm, c->route));
+        sy_http_add_header(req, "x-switchyard-policy", c->policy_id);
     } else {
         sy_http_add_header(req, "x-switchyard-route", "direct");
     }
@@ -350,8 +353,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         c->attempt_running = 0;
         record_try(c, c->att.model, SY_OUT_TIMEOUT, 0, "request deadline reached");
     }
-    snprintf(msg, sizeof msg, "request deadline of %d ms exceeded",
-             c->w->cfg->request_timeout_ms);
+    snprintf(msg, sizeof msg, "request deadline of %d ms exceeded", c->cfg->request_timeout_ms);
     if (c->committed) {
         stream_error(c, msg, "deadline_exceeded");
         return;
@@ -401,7 +403,7 @@ static int collect_meta(sy_http_req *req, const char **pairs, char names[][48], 
 static int decide(sy_call *c, const char *name)
 {
     sy_worker *w = c->w;
-    const sy_model *m = sy_config_model(w->cfg, name);
+    const sy_model *m = sy_config_model(c->cfg, name);
     if (m) {
         c->dec.kind = SY_DEC_PICK;
         c->dec.n = 1;
@@ -409,7 +411,7 @@ static int decide(sy_call *c, const char *name)
         snprintf(c->dec.reason, sizeof c->dec.reason, "model requested by name");
         return 0;
     }
-    c->route = sy_config_route(w->cfg, name);
+    c->route = sy_config_route(c->cfg, name);
     if (!c->route) {
         char msg[300];
         snprintf(msg, sizeof msg, "The model '%.200s' does not exist (see GET /v1/models)", name);
@@ -421,6 +423,7 @@ static int decide(sy_call *c, const char *name)
     sy_request_view view = {&c->chat, name, pairs,
                             collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
     sy_policy_route(w->vm, c->route, &view, &c->dec);
+    snprintf(c->policy_id, sizeof c->policy_id, "%s", sy_policy_id(w->vm, c->route));
     return 0;
 }
 
@@ -453,6 +456,7 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
     if (!c) return NULL;
     c->w = w;
     c->req = req;
+    c->cfg = sy_config_ref(w->cfg);
     sy_buf_init(&c->scratch);
     const char *rid = sy_http_req_header(req, "x-request-id");
     if (rid && *rid && strlen(rid) < sizeof c->request_id)
@@ -492,7 +496,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
     sy_http_req_set_abort_cb(req, on_client_abort, c);
     c->deadline = evtimer_new(w->base, on_deadline, c);
     if (c->deadline) {
-        int ms = w->cfg->request_timeout_ms;
+        int ms = c->cfg->request_timeout_ms;
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         evtimer_add(c->deadline, &tv);
     }
@@ -506,7 +510,7 @@ static void route_only(sy_worker *w, sy_http_req *req)
     if (!c) return;
     sy_buf out;
     sy_buf_init(&out);
-    sy_decision_json(&out, c->route, c->route ? sy_policy_id(w->vm, c->route) : NULL, &c->dec,
+    sy_decision_json(&out, c->route, c->route ? c->policy_id : NULL, &c->dec,
                      sy_tokens_estimate_request(&c->chat));
     sy_http_respond(req, 200, "application/json", out.data, out.len);
     sy_buf_free(&out);
@@ -564,9 +568,47 @@ char *sy_gateway_models_json(const sy_config *cfg, size_t *len)
     return sy_buf_steal(&b);
 }
 
+/* Compares without an early exit, so the time taken says nothing about the token. */
+static int token_eq(const char *given, const char *want)
+{
+    size_t n = strlen(want), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(want[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+/* POST /admin/reload: reload now, answer with the outcome. Runs on this worker's thread (a
+ * reload compiles the policies: a few milliseconds during which this worker waits). */
+static void admin_reload(sy_worker *w, sy_http_req *req)
+{
+    const char *auth = sy_http_req_header(req, "authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !token_eq(auth + 7, w->cfg->admin_token)) {
+        sy_http_add_header(req, "www-authenticate", "Bearer");
+        respond_error(req, 401, "a valid admin token is required (Authorization: Bearer ...)",
+                      NULL, "invalid_admin_token");
+        return;
+    }
+    sy_buf msg;
+    sy_buf_init(&msg);
+    if (sy_engine_reload_into(w->eng, &msg) == SY_OK) {
+        sy_http_respond(req, 200, "application/json", msg.data, msg.len);
+    } else {
+        char head[] = "reload refused, the running config stays:\n";
+        sy_buf full;
+        sy_buf_init(&full);
+        sy_buf_puts(&full, head);
+        sy_buf_puts(&full, msg.data ? msg.data : "");
+        respond_error(req, 422, full.data, NULL, "reload_failed");
+        sy_buf_free(&full);
+    }
+    sy_buf_free(&msg);
+    sy_worker_refresh(w); /* this worker's next request already runs on it */
+}
+
 void sy_gateway_handle(sy_http_req *req, void *ud)
 {
     sy_worker *w = ud;
+    sy_worker_refresh(w); /* one atomic load unless a reload was published */
     const char *method = sy_http_req_method(req);
     const char *path = sy_http_req_path(req);
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -585,6 +627,11 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
     } else if (strcmp(path, "/v1/route") == 0) {
         if (post) {
             route_only(w, req);
+            return;
+        }
+    } else if (strcmp(path, "/admin/reload") == 0 && w->cfg->admin_token) {
+        if (post) {
+            admin_reload(w, req);
             return;
         }
     } else if (strcmp(path, "/healthz") == 0) {

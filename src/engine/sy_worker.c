@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,11 +76,126 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     check_drained(-1, 0, w);
 }
 
+void sy_worker_refresh(sy_worker *w)
+{
+    sy_engine *eng = w->eng;
+    if (atomic_load_explicit(&eng->gen, memory_order_acquire) == w->gen) return;
+    unsigned gen;
+    sy_config *cfg = sy_engine_snapshot(eng, &gen);
+    sy_policy_vm *vm = NULL;
+    sy_buf diag;
+    sy_buf_init(&diag);
+    size_t mlen = 0;
+    char *models = NULL;
+    /* the snapshot was checked before it was published; this only fails out of memory */
+    if (sy_policy_vm_new(&vm, cfg, &diag) != SY_OK ||
+        !(models = sy_gateway_models_json(cfg, &mlen))) {
+        sy_log(SY_LOG_ERROR, "reload", "worker %d stays on generation %u: %s", w->index, w->gen,
+               diag.data ? diag.data : "out of memory");
+        sy_policy_vm_free(vm);
+        sy_config_unref(cfg);
+        sy_buf_free(&diag);
+        w->gen = gen; /* do not retry on every request */
+        return;
+    }
+    sy_buf_free(&diag);
+    /* requests in flight hold their own refs to the old snapshot */
+    sy_policy_vm_free(w->vm);
+    sy_config_unref(w->cfg);
+    free(w->models_json);
+    w->vm = vm;
+    w->cfg = cfg;
+    w->models_json = models;
+    w->models_len = mlen;
+    w->gen = gen;
+}
+
 static void *worker_main(void *arg)
 {
     sy_worker *w = arg;
     event_base_dispatch(w->base);
     return NULL;
+}
+
+/* ============================================================ the control thread */
+
+/* Watches the directories of the config and of every policy (editors replace files by
+ * renaming, so a watch on the file itself would be lost). Returns the inotify fd or -1. */
+static int watch_files(const sy_config *cfg, char names[][256], int *nnames, int max)
+{
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    *nnames = 0;
+    if (fd < 0) return -1;
+    for (int i = -1; i < cfg->nroutes && *nnames < max; i++) {
+        const char *path = i < 0 ? cfg->path : cfg->routes[i].policy_path;
+        if (!path) continue;
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        snprintf(names[(*nnames)++], 256, "%s", slash ? slash + 1 : path);
+        inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
+    }
+    return fd;
+}
+
+/* Reads inotify events; 1 if one names a watched file. */
+static int files_changed(int fd, char names[][256], int nnames)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int hit = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            for (int i = 0; ev->len && i < nnames; i++)
+                if (strcmp(ev->name, names[i]) == 0) hit = 1;
+            p += sizeof *ev + ev->len;
+        }
+    }
+    return hit;
+}
+
+/* The serving thread's loop: stop and reload requests (sy_engine_stop / SIGHUP) and file
+ * changes, which reload after 100 ms of quiet (an editor's save is several events). */
+static void control_loop(sy_engine *eng)
+{
+    char names[64][256];
+    int nnames = 0;
+    int ifd = watch_files(eng->cfg, names, &nnames, 64);
+    int pending = 0;
+    for (;;) {
+        struct pollfd pf[2] = {{eng->stop_fd[0], POLLIN, 0}, {ifd, POLLIN, 0}};
+        int rc = poll(pf, ifd >= 0 ? 2 : 1, pending ? 100 : -1);
+        if (rc < 0 && errno != EINTR) break;
+        int reload = 0;
+        if (rc == 0 && pending) {
+            pending = 0;
+            reload = 1;
+        }
+        if (rc > 0 && (pf[0].revents & POLLIN)) {
+            char cmd[16];
+            ssize_t n = read(eng->stop_fd[0], cmd, sizeof cmd);
+            for (ssize_t i = 0; i < n; i++) {
+                if (cmd[i] == 'x') goto out;
+                if (cmd[i] == 'r') reload = 1;
+            }
+        }
+        if (rc > 0 && ifd >= 0 && (pf[1].revents & POLLIN) && files_changed(ifd, names, nnames))
+            pending = 1;
+        if (reload) {
+            sy_buf msg;
+            sy_buf_init(&msg);
+            if (sy_engine_reload_into(eng, &msg) == SY_OK) { /* the file set may have changed */
+                if (ifd >= 0) close(ifd);
+                pthread_mutex_lock(&eng->snap_lock);
+                ifd = watch_files(eng->cfg, names, &nnames, 64);
+                pthread_mutex_unlock(&eng->snap_lock);
+            }
+            sy_buf_free(&msg);
+        }
+    }
+out:
+    if (ifd >= 0) close(ifd);
 }
 
 /* ============================================================ setup and teardown */
@@ -108,7 +225,7 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
     w->listen_fd = make_listener(host, port, &eng->err);
     if (w->listen_fd < 0) return SY_EIO;
     if (pipe2(w->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) return SY_EIO;
-    w->cfg = sy_config_ref(eng->cfg);
+    w->cfg = sy_engine_snapshot(eng, &w->gen);
     /* The changelist coalesces an epoll_ctl DEL and ADD of the same fd within one loop pass:
      * curl drops a keep-alive socket from its watch list after each response and adds it
      * back for the next request. No lock: each base belongs to one thread. */
@@ -161,11 +278,7 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
                SY_VERSION, host, port, nworkers, nworkers == 1 ? "" : "s", eng->cfg->nmodels,
                eng->cfg->nroutes);
         atomic_store(&eng->serving, 1);
-        char c;
-        for (;;) { /* wait for sy_engine_stop */
-            ssize_t n = read(eng->stop_fd[0], &c, 1);
-            if (n > 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
-        }
+        control_loop(eng);
         sy_log(SY_LOG_INFO, "serve", "stopping: draining requests in flight");
     }
     for (int i = 0; i < nworkers; i++) {

@@ -54,6 +54,14 @@ int sy_engine_serve(sy_engine *eng, const sy_serve_opts *opts);
 /* Asks a running sy_engine_serve to drain and return. Async-signal-safe. */
 void sy_engine_stop(sy_engine *eng);
 
+/* Reloads the config file and every policy, all or nothing: the new snapshot is compiled
+ * and checked (policies' own `tests` included) and then published in one swap; requests in
+ * flight finish on the old one. On failure the old snapshot stays and sy_engine_errmsg()
+ * says why. Safe to call while sy_engine_serve runs (from any thread). */
+int sy_engine_reload(sy_engine *eng);
+/* Asks a running sy_engine_serve to reload (as on SIGHUP). Async-signal-safe. */
+void sy_engine_reload_async(sy_engine *eng);
+
 #ifdef __cplusplus
 }
 #endif

@@ -340,3 +340,132 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
     }
     return SY_OK;
 }
+
+/* ============================================================ self-tests */
+
+/* Lua value at idx → JSON (tables with a list part are arrays). depth-bounded. */
+static int encode_json(lua_State *L, int idx, sy_buf *out, int depth)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    if (depth > 32) return -1;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: return sy_buf_json_str(out, lua_tostring(L, idx));
+    case LUA_TBOOLEAN: return sy_buf_puts(out, lua_toboolean(L, idx) ? "true" : "false");
+    case LUA_TNUMBER: return sy_buf_printf(out, "%.17g", lua_tonumber(L, idx));
+    case LUA_TNIL: return sy_buf_puts(out, "null");
+    case LUA_TTABLE: break;
+    default: return -1;
+    }
+    int n = (int)lua_objlen(L, idx), rc = 0;
+    if (n > 0) {
+        rc |= sy_buf_puts(out, "[");
+        for (int i = 1; i <= n && rc == 0; i++) {
+            if (i > 1) rc |= sy_buf_puts(out, ",");
+            lua_rawgeti(L, idx, i);
+            rc |= encode_json(L, -1, out, depth + 1);
+            lua_pop(L, 1);
+        }
+        return rc | sy_buf_puts(out, "]");
+    }
+    int first = 1;
+    rc |= sy_buf_puts(out, "{");
+    lua_pushnil(L);
+    while (rc == 0 && lua_next(L, idx)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (!first) rc |= sy_buf_puts(out, ",");
+            first = 0;
+            rc |= sy_buf_json_str(out, lua_tostring(L, -2));
+            rc |= sy_buf_puts(out, ":");
+            rc |= encode_json(L, -1, out, depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+    if (rc) lua_pop(L, 1); /* the key left by an interrupted lua_next */
+    return rc | sy_buf_puts(out, "}");
+}
+
+static int selftest_one(sy_policy_vm *vm, const sy_route *r, int slot_ref, int i, sy_buf *diag)
+{
+    lua_State *L = vm->L;
+    const sy_policy_slot *slot = &vm->slots[r - vm->cfg->routes];
+    int top = lua_gettop(L), rc = SY_ECONFIG;
+    sy_buf json;
+    sy_buf_init(&json);
+    (void)slot_ref;
+    /* t */
+    lua_getfield(L, -1, "request");
+    if (lua_type(L, -1) == LUA_TSTRING)
+        sy_buf_puts(&json, lua_tostring(L, -1));
+    else if (!lua_istable(L, -1) || encode_json(L, -1, &json, 0) != 0) {
+        sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: request must be a table or JSON text\n",
+                      slot->where, r->name, i);
+        goto done;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "expect");
+    const char *expect = lua_tostring(L, -1);
+    if (!expect) {
+        sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: expect must be a model id\n",
+                      slot->where, r->name, i);
+        goto done;
+    }
+    sy_chat chat;
+    sy_chat_error err;
+    if (sy_chat_parse(&chat, json.data, json.len, &err) != 0) {
+        sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: bad request: %s\n", slot->where,
+                      r->name, i, err.message);
+        sy_chat_free(&chat);
+        goto done;
+    }
+    sy_request_view view = {&chat, chat.model_name, NULL, 0};
+    sy_decision d;
+    int prc = sy_policy_route(vm, r, &view, &d);
+    sy_chat_free(&chat);
+    if (prc != SY_OK) {
+        sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: the policy failed: %s\n",
+                      slot->where, r->name, i, d.error);
+        goto done;
+    }
+    if (strcmp(d.models[0]->id, expect) != 0) {
+        sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: expected '%s', got '%s' (%s)\n",
+                      slot->where, r->name, i, expect, d.models[0]->id, d.reason);
+        goto done;
+    }
+    rc = SY_OK;
+done:
+    lua_settop(L, top);
+    sy_buf_free(&json);
+    return rc;
+}
+
+int sy_policy_vm_selftest(sy_policy_vm *vm, sy_buf *diag)
+{
+    lua_State *L = vm->L;
+    int rc = SY_OK;
+    for (int i = 0; i < vm->cfg->nroutes; i++) {
+        if (vm->slots[i].ref == LUA_NOREF) continue;
+        int top = lua_gettop(L);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->slots[i].ref); /* policy */
+        lua_getfield(L, -1, "tests");                        /* policy tests */
+        if (lua_istable(L, -1)) {
+            int n = (int)lua_objlen(L, -1);
+            for (int k = 1; k <= n; k++) {
+                lua_rawgeti(L, -1, k); /* policy tests t */
+                if (!lua_istable(L, -1)) {
+                    sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: must be a table\n",
+                                  vm->slots[i].where, vm->cfg->routes[i].name, k);
+                    rc = SY_ECONFIG;
+                } else if (selftest_one(vm, &vm->cfg->routes[i], vm->slots[i].ref, k, diag) != SY_OK) {
+                    rc = SY_ECONFIG;
+                }
+                lua_pop(L, 1);
+            }
+        } else if (!lua_isnil(L, -1)) {
+            sy_buf_printf(diag, "%s: route[%s].policy: tests must be a list of tables\n",
+                          vm->slots[i].where, vm->cfg->routes[i].name);
+            rc = SY_ECONFIG;
+        }
+        lua_settop(L, top);
+    }
+    return rc;
+}

@@ -42,6 +42,11 @@ const sy_config *sy_policy_vm_config(const sy_policy_vm *vm);
 /* "name@hash" of a route's policy. */
 const char *sy_policy_id(const sy_policy_vm *vm, const sy_route *r);
 
+/* Runs every policy's own `tests` table ({ {request = {...} or "json", expect = "model"},
+ * ...}); a failing test adds "file:line: route[name].policy: self-test N: ..." to diag.
+ * Returns SY_OK or SY_ECONFIG. */
+int sy_policy_vm_selftest(sy_policy_vm *vm, sy_buf *diag);
+
 /* Runs r's policy on req. Always fills *out with a usable decision: if the policy errors,
  * overruns its budget or returns garbage, the route's default model is used, out->
  * policy_failed is set and the error is logged. Returns SY_OK or SY_EPOLICY. */

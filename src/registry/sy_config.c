@@ -313,8 +313,9 @@ static int parse_size(lua_State *L, int idx, size_t *out)
 
 static void load_server(loader *ld, decl *d)
 {
-    static const char *const known[] = {"listen", "workers", "max_body", "request_timeout_ms",
-                                        "log_level", NULL};
+    static const char *const known[] = {"listen",    "workers",     "max_body",
+                                        "request_timeout_ms", "log_level", "admin_token",
+                                        "admin_token_env", NULL};
     sy_config *cfg = ld->cfg;
     check_known_keys(ld, d, known);
     char *listen = NULL;
@@ -342,6 +343,19 @@ static void load_server(loader *ld, decl *d)
             cfg->max_body = v;
     }
     lua_pop(ld->L, 1);
+    read_string(ld, d, "admin_token", &cfg->admin_token);
+    char *token_env = NULL;
+    if (read_string(ld, d, "admin_token_env", &token_env) == 1) {
+        const char *v = getenv(token_env);
+        if (v && *v) {
+            free(cfg->admin_token);
+            cfg->admin_token = sy_strdup(v);
+        } else {
+            problem(ld, NULL, d->line, "server.admin_token_env",
+                    "environment variable %s is not set", token_env);
+        }
+    }
+    free(token_env);
     if (read_string(ld, d, "log_level", &cfg->log_level) == 1) {
         const char *v = cfg->log_level;
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
@@ -893,6 +907,11 @@ void sy_config_unref(sy_config *cfg)
     free(cfg->dir);
     free(cfg->listen_host);
     free(cfg->log_level);
+    if (cfg->admin_token) {
+        volatile char *v = cfg->admin_token;
+        while (*v) *v++ = 0;
+        free(cfg->admin_token);
+    }
     free(cfg);
 }
 
