@@ -21,6 +21,8 @@ void sy_engine_free(sy_engine *eng);
 const char *sy_engine_errmsg(const sy_engine *eng);
 int sy_engine_route(sy_engine *eng, const char *route, const char *request_json, size_t len,
                     const char **decision_json);
+int sy_engine_explain(sy_engine *eng, const char *route, const char *request_json, size_t len,
+                      const char **decision_json);
 ]]
 
 local lib = ffi.load(os.getenv("SWITCHYARD_LIB") or "switchyard")
@@ -44,21 +46,34 @@ function _M.engine(config_path)
   return setmetatable({ handle = ffi.gc(eng, lib.sy_engine_free) }, Engine)
 end
 
---- Routes a request without calling any upstream.
+--- Routes a request without calling any upstream (Engine:route; Engine:explain adds the
+-- candidates).
 -- @tparam table request a Chat Completions request (model, messages, metadata, ...)
 -- @tparam[opt] string route route name overriding request.model
 -- @treturn table the decision: model, chain, kind, reason, tokens, fallback_used, policy_error
 -- @treturn[2] nil
 -- @treturn[2] string the error
-function Engine:route(request, route)
+local function call(self, fn, request, route)
   local json = type(request) == "string" and request or cjson.encode(request)
   local out = ffi.new("const char *[1]")
-  local rc = lib.sy_engine_route(self.handle, route, json, #json, out)
+  local rc = fn(self.handle, route, json, #json, out)
   if out[0] == nil then
     return nil, ffi.string(lib.sy_engine_errmsg(self.handle))
   end
   local decision = cjson.decode(ffi.string(out[0]))
   return decision, rc ~= 0 and ffi.string(lib.sy_engine_errmsg(self.handle)) or nil
+end
+
+function Engine:route(request, route)
+  return call(self, lib.sy_engine_route, request, route)
+end
+
+--- Routes a request like route(), with "candidates": every model, kept or dropped, and why.
+-- @tparam table request a Chat Completions request
+-- @tparam[opt] string route route name overriding request.model
+-- @treturn table the decision with a candidates list
+function Engine:explain(request, route)
+  return call(self, lib.sy_engine_explain, request, route)
 end
 
 --- A request with one user message (and optional fields merged in).

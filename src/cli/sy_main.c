@@ -18,7 +18,7 @@ static void usage(FILE *f)
             "  serve --config FILE [--listen HOST:PORT] [--workers N]\n"
             "                        run the OpenAI-compatible gateway\n"
             "  check FILE            validate a config and every policy it names (like nginx -t)\n"
-            "  route --config FILE [--route NAME] [REQUEST.json|-]\n"
+            "  route --config FILE [--route NAME] [--explain] [REQUEST.json|-]\n"
             "                        print the routing decision for a request, calling no upstream\n"
             "  version               print the version\n");
 }
@@ -143,11 +143,14 @@ static char *read_all(FILE *f, size_t *len)
 static int cmd_route(int argc, char **argv)
 {
     const char *config = NULL, *route = NULL, *input = "-";
+    int explain = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0)
             config = opt_value(argc, argv, &i);
         else if (strcmp(argv[i], "--route") == 0)
             route = opt_value(argc, argv, &i);
+        else if (strcmp(argv[i], "--explain") == 0)
+            explain = 1;
         else
             input = argv[i];
     }
@@ -170,7 +173,8 @@ static int cmd_route(int argc, char **argv)
         return 1;
     }
     const char *decision = NULL;
-    int rc = sy_engine_route(eng, route, req, len, &decision);
+    int rc = explain ? sy_engine_explain(eng, route, req, len, &decision)
+                     : sy_engine_route(eng, route, req, len, &decision);
     if (decision) puts(decision);
     if (rc != SY_OK) fprintf(stderr, "switchyard: %s\n", sy_engine_errmsg(eng));
     free(req);

@@ -112,8 +112,71 @@ void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
     sy_buf_printf(out, ",\"eval_us\":%.1f}", dec->eval_us);
 }
 
-int sy_engine_route(sy_engine *eng, const char *route, const char *request_json, size_t len,
-                    const char **decision_json)
+/* What the request needs of a model: capability bits and output room. */
+static unsigned needed_caps(const sy_chat *c)
+{
+    unsigned caps = 0;
+    sy_json_member t;
+    if (c->response_format.type == 'o' &&
+        sy_json_get(c->text, c->response_format.val_off, c->response_format.val_len, "type", &t) &&
+        !sy_json_string_eq(c->text, &t, "text"))
+        caps |= SY_CAP_JSON;
+    if (c->tools.type == 'a' && c->tools.val_len > 2) caps |= SY_CAP_TOOLS;
+    if (c->streaming) caps |= SY_CAP_STREAM;
+    if (c->messages.type && memmem(c->text + c->messages.val_off, c->messages.val_len,
+                                   "\"image_url\"", 11))
+        caps |= SY_CAP_VISION;
+    return caps;
+}
+
+void sy_decision_explain(sy_buf *out, const sy_config *cfg, const sy_chat *chat,
+                         const sy_decision *dec, long tokens)
+{
+    static const char *const cap_names[] = {"json", "tools", "vision", "stream"};
+    unsigned need = needed_caps(chat);
+    long max_out = sy_chat_max_tokens(chat);
+    if (out->len && out->data[out->len - 1] == '}') out->data[--out->len] = '\0';
+    sy_buf_puts(out, ",\"candidates\":[");
+    for (int i = 0; i < cfg->nmodels; i++) {
+        const sy_model *m = &cfg->models[i];
+        long out_tokens = max_out >= 0 ? max_out : (m->max_output < 512 ? m->max_output : 512);
+        double cost = ((double)tokens * m->price_in + (double)out_tokens * m->price_out) / 1000.0;
+        int pos = -1;
+        for (int k = 0; k < dec->n; k++)
+            if (dec->models[k] == m) pos = k;
+        char why[256];
+        unsigned missing = need & ~m->caps;
+        if (pos >= 0 && pos == 0)
+            snprintf(why, sizeof why, "chosen first");
+        else if (pos > 0)
+            snprintf(why, sizeof why, "fallback %d in the chain", pos);
+        else if (tokens + out_tokens > m->context_window)
+            snprintf(why, sizeof why, "dropped: needs %ld tokens, context window is %lld",
+                     tokens + out_tokens, (long long)m->context_window);
+        else if (missing) {
+            int k = 0;
+            while (!((missing >> k) & 1)) k++;
+            snprintf(why, sizeof why, "dropped: lacks the %s capability the request needs",
+                     cap_names[k]);
+        } else
+            snprintf(why, sizeof why, "not chosen by the policy");
+        sy_buf_puts(out, i ? ",{\"model\":" : "{\"model\":");
+        sy_buf_json_str(out, m->id);
+        sy_buf_printf(out, ",\"kept\":%s,\"position\":", pos >= 0 ? "true" : "false");
+        if (pos >= 0)
+            sy_buf_printf(out, "%d", pos);
+        else
+            sy_buf_puts(out, "null");
+        sy_buf_printf(out, ",\"estimated_cost_usd\":%.8f,\"fits_context\":%s,\"why\":", cost,
+                      tokens + out_tokens <= m->context_window ? "true" : "false");
+        sy_buf_json_str(out, why);
+        sy_buf_puts(out, "}");
+    }
+    sy_buf_puts(out, "]}");
+}
+
+static int route_common(sy_engine *eng, const char *route, const char *request_json, size_t len,
+                        const char **decision_json, int explain)
 {
     *decision_json = NULL;
     if (!eng->vm) return SY_ESTATE;
@@ -144,11 +207,24 @@ int sy_engine_route(sy_engine *eng, const char *route, const char *request_json,
         sy_chat_free(&chat);
         return SY_ENOTFOUND;
     }
-    sy_decision_json(&eng->decision, r, r ? sy_policy_id(eng->vm, r) : NULL, &dec,
-                     sy_tokens_estimate_request(&chat));
+    long tokens = sy_tokens_estimate_request(&chat);
+    sy_decision_json(&eng->decision, r, r ? sy_policy_id(eng->vm, r) : NULL, &dec, tokens);
+    if (explain) sy_decision_explain(&eng->decision, eng->cfg, &chat, &dec, tokens);
     sy_chat_free(&chat);
     *decision_json = eng->decision.data;
     return rc;
+}
+
+int sy_engine_route(sy_engine *eng, const char *route, const char *request_json, size_t len,
+                    const char **decision_json)
+{
+    return route_common(eng, route, request_json, len, decision_json, 0);
+}
+
+int sy_engine_explain(sy_engine *eng, const char *route, const char *request_json, size_t len,
+                      const char **decision_json)
+{
+    return route_common(eng, route, request_json, len, decision_json, 1);
 }
 
 /* ============================================================ snapshots and reload */

@@ -78,5 +78,8 @@ char *sy_gateway_models_json(const sy_config *cfg, size_t *len);
 /* sy_engine.c: the decision as JSON (shared by sy_engine_route, POST /v1/route) */
 void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
                       const sy_decision *dec, long tokens);
+/* Appends ,"candidates":[...] before the closing brace of a decision built above. */
+void sy_decision_explain(sy_buf *out, const sy_config *cfg, const sy_chat *chat,
+                         const sy_decision *dec, long tokens);
 
 #endif

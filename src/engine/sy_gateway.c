@@ -510,8 +510,10 @@ static void route_only(sy_worker *w, sy_http_req *req)
     if (!c) return;
     sy_buf out;
     sy_buf_init(&out);
-    sy_decision_json(&out, c->route, c->route ? c->policy_id : NULL, &c->dec,
-                     sy_tokens_estimate_request(&c->chat));
+    long tokens = sy_tokens_estimate_request(&c->chat);
+    sy_decision_json(&out, c->route, c->route ? c->policy_id : NULL, &c->dec, tokens);
+    if (strstr(sy_http_req_query(req), "explain=1") || strstr(sy_http_req_query(req), "explain=true"))
+        sy_decision_explain(&out, c->cfg, &c->chat, &c->dec, tokens);
     sy_http_respond(req, 200, "application/json", out.data, out.len);
     sy_buf_free(&out);
     call_free(c);

@@ -44,6 +44,12 @@ const char *sy_engine_errmsg(const sy_engine *eng);
 int sy_engine_route(sy_engine *eng, const char *route, const char *request_json, size_t len,
                     const char **decision_json);
 
+/* Like sy_engine_route, and the decision also explains itself: "candidates" lists every
+ * registry model with whether the decision kept it and why (its place in the chain, or the
+ * context window, capability or policy choice that dropped it) and its estimated cost. */
+int sy_engine_explain(sy_engine *eng, const char *route, const char *request_json, size_t len,
+                      const char **decision_json);
+
 typedef struct sy_serve_opts {
     const char *listen; /* "HOST:PORT"; NULL = from config */
     int workers;        /* <= 0 = from config */
