@@ -64,6 +64,7 @@ int sy_vm_pcall(sy_policy_vm *vm, int nargs, int nresults, int budget_us, char *
         const char *msg = lua_tostring(L, -1);
         snprintf(err, errlen, "%s", msg ? msg : "error");
         lua_settop(L, base - 1);
+        if (vm->overran) lua_gc(L, LUA_GCCOLLECT, 0); /* give back what the runaway took */
         return SY_EPOLICY;
     }
     lua_remove(L, base);
@@ -343,47 +344,6 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
 
 /* ============================================================ self-tests */
 
-/* Lua value at idx → JSON (tables with a list part are arrays). depth-bounded. */
-static int encode_json(lua_State *L, int idx, sy_buf *out, int depth)
-{
-    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    if (depth > 32) return -1;
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING: return sy_buf_json_str(out, lua_tostring(L, idx));
-    case LUA_TBOOLEAN: return sy_buf_puts(out, lua_toboolean(L, idx) ? "true" : "false");
-    case LUA_TNUMBER: return sy_buf_printf(out, "%.17g", lua_tonumber(L, idx));
-    case LUA_TNIL: return sy_buf_puts(out, "null");
-    case LUA_TTABLE: break;
-    default: return -1;
-    }
-    int n = (int)lua_objlen(L, idx), rc = 0;
-    if (n > 0) {
-        rc |= sy_buf_puts(out, "[");
-        for (int i = 1; i <= n && rc == 0; i++) {
-            if (i > 1) rc |= sy_buf_puts(out, ",");
-            lua_rawgeti(L, idx, i);
-            rc |= encode_json(L, -1, out, depth + 1);
-            lua_pop(L, 1);
-        }
-        return rc | sy_buf_puts(out, "]");
-    }
-    int first = 1;
-    rc |= sy_buf_puts(out, "{");
-    lua_pushnil(L);
-    while (rc == 0 && lua_next(L, idx)) {
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            if (!first) rc |= sy_buf_puts(out, ",");
-            first = 0;
-            rc |= sy_buf_json_str(out, lua_tostring(L, -2));
-            rc |= sy_buf_puts(out, ":");
-            rc |= encode_json(L, -1, out, depth + 1);
-        }
-        lua_pop(L, 1);
-    }
-    if (rc) lua_pop(L, 1); /* the key left by an interrupted lua_next */
-    return rc | sy_buf_puts(out, "}");
-}
-
 static int selftest_one(sy_policy_vm *vm, const sy_route *r, int slot_ref, int i, sy_buf *diag)
 {
     lua_State *L = vm->L;
@@ -396,7 +356,7 @@ static int selftest_one(sy_policy_vm *vm, const sy_route *r, int slot_ref, int i
     lua_getfield(L, -1, "request");
     if (lua_type(L, -1) == LUA_TSTRING)
         sy_buf_puts(&json, lua_tostring(L, -1));
-    else if (!lua_istable(L, -1) || encode_json(L, -1, &json, 0) != 0) {
+    else if (!lua_istable(L, -1) || sy_policy_api_encode(L, -1, &json, 0) != 0) {
         sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: request must be a table or JSON text\n",
                       slot->where, r->name, i);
         goto done;

@@ -271,6 +271,66 @@ TEST(registry_queries_filter_and_sort)
     sy_buf_free(&diag);
 }
 
+TEST(memory_is_capped_per_vm)
+{
+    char path[512];
+    write_file("mem.lua", "return { route = function(req)\n"
+                          "  local t = {}\n"
+                          "  for i = 1, 1e8 do t[i] = { i, i } end\n"
+                          "  return 'a' end }\n");
+    write_file("memcfg.lua", "provider { id = 'sim', kind = 'sim' }\n"
+                             "model { id = 'a', provider = 'sim' }\n"
+                             "route { name = 'r', policy = 'mem.lua', default = 'a', budget_ms = 10000 }\n");
+    snprintf(path, sizeof path, "%s/memcfg.lua", g_dir);
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    sy_policy_vm *vm = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
+    if (cfg) CHECK(sy_policy_vm_new(&vm, cfg, &diag) == SY_OK);
+    sy_config_unref(cfg);
+    if (!vm) {
+        sy_buf_free(&diag);
+        return;
+    }
+    sy_decision d;
+    CHECK(route(vm, REQ, &d) == SY_EPOLICY);
+    CHECK_CONTAINS(d.error, "exceeded the VM memory limit");
+    /* the garbage is collectable: the VM answers the next call */
+    CHECK(route(vm, REQ, &d) == SY_EPOLICY);
+    sy_policy_vm_free(vm);
+    sy_buf_free(&diag);
+}
+
+TEST(json_helpers)
+{
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_policy_vm *vm = vm_for(
+        "local sy = require 'switchyard'\n"
+        "return { route = function(req)\n"
+        "  local v = sy.json.decode('{\"a\":[1,2,{\"b\":\"x\\\\u00e9\"}],\"t\":true}')\n"
+        "  assert(v.a[2] == 2 and v.a[3].b == 'x\\195\\169' and v.t == true, 'decode')\n"
+        "  local bad, err = sy.json.decode('{nope')\n"
+        "  assert(bad == nil and err:find('invalid JSON near byte 1'), err)\n"
+        "  assert(sy.json.encode({ k = 'v' }) == '{\"k\":\"v\"}', 'encode')\n"
+        "  assert(sy.json.encode({ 1, 2 }) == '[1,2]', 'encode list')\n"
+        "  assert(not pcall(sy.json.encode, { f = sy.now }), 'functions')\n"
+        "  return 'small' end }\n",
+        &diag);
+    CHECK(vm != NULL);
+    if (!vm) {
+        fprintf(stderr, "%s", diag.data);
+        return;
+    }
+    sy_decision d;
+    int rc = route(vm, REQ, &d);
+    if (rc != SY_OK) fprintf(stderr, "  %s\n", d.error);
+    CHECK(rc == SY_OK);
+    sy_policy_vm_free(vm);
+    sy_buf_free(&diag);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-policy-XXXXXX");
@@ -282,6 +342,8 @@ int main(void)
     RUN(load_errors_name_file_line_and_key);
     RUN(a_kept_request_view_cannot_be_used_later);
     RUN(registry_queries_filter_and_sort);
+    RUN(memory_is_capped_per_vm);
+    RUN(json_helpers);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
