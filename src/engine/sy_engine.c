@@ -109,6 +109,12 @@ void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
         sy_buf_puts(out, ",\"policy_error\":");
         sy_buf_json_str(out, dec->error);
     }
+    if (dec->deadline_ms) sy_buf_printf(out, ",\"deadline_ms\":%d", dec->deadline_ms);
+    if (dec->max_cost > 0) sy_buf_printf(out, ",\"max_cost\":%.10g", dec->max_cost);
+    if (dec->dropped[0]) {
+        sy_buf_puts(out, ",\"dropped\":");
+        sy_buf_json_str(out, dec->dropped);
+    }
     sy_buf_printf(out, ",\"eval_us\":%.1f}", dec->eval_us);
 }
 

@@ -353,7 +353,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         c->attempt_running = 0;
         record_try(c, c->att.model, SY_OUT_TIMEOUT, 0, "request deadline reached");
     }
-    snprintf(msg, sizeof msg, "request deadline of %d ms exceeded", c->cfg->request_timeout_ms);
+    int ms = c->cfg->request_timeout_ms;
+    if (c->dec.deadline_ms > 0 && c->dec.deadline_ms < ms) ms = c->dec.deadline_ms;
+    snprintf(msg, sizeof msg, "request deadline of %d ms exceeded", ms);
     if (c->committed) {
         stream_error(c, msg, "deadline_exceeded");
         return;
@@ -497,6 +499,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
     c->deadline = evtimer_new(w->base, on_deadline, c);
     if (c->deadline) {
         int ms = c->cfg->request_timeout_ms;
+        if (c->dec.deadline_ms > 0 && c->dec.deadline_ms < ms) ms = c->dec.deadline_ms;
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         evtimer_add(c->deadline, &tv);
     }

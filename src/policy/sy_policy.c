@@ -297,6 +297,9 @@ static void use_default(sy_policy_vm *vm, const sy_route *r, sy_decision *out, c
     out->kind = SY_DEC_PICK;
     out->n = 1;
     out->models[0] = r->default_model;
+    out->require_caps = 0;
+    out->max_cost = 0;
+    out->deadline_ms = 0;
     out->policy_failed = 1;
     first_line(out->error, sizeof out->error, why);
     snprintf(out->reason, sizeof out->reason, "policy failed; route default");

@@ -17,6 +17,12 @@ typedef struct sy_decision {
     int n;                               /* models in the chain (>= 1) */
     const sy_model *models[SY_MAX_CHAIN];
     char reason[256];
+    /* constraints the policy attached (require = {...}, max_cost =, deadline_ms =); models
+     * that break them were dropped from the chain, named in `dropped` */
+    unsigned require_caps;               /* SY_CAP_* */
+    double max_cost;                     /* USD for this request, 0 = none */
+    int deadline_ms;                     /* 0 = none */
+    char dropped[256];
     int policy_failed;                   /* 1: the route's default model was used */
     char error[512];                     /* why, when policy_failed */
     double eval_us;                      /* time spent in the policy */

@@ -702,6 +702,85 @@ void sy_policy_api_open(sy_policy_vm *vm)
     lua_setfield(L, LUA_REGISTRYINDEX, "sy.models_mt");
 }
 
+/* Applies the decision's constraints: require = {caps}, max_cost = USD, deadline_ms = N.
+ * Models that break them leave the chain (and are named in out->dropped); if none is left
+ * the decision fails. */
+static int read_constraints(sy_policy_vm *vm, int idx, sy_decision *out, char *err,
+                            size_t errlen)
+{
+    lua_State *L = vm->L;
+    lua_getfield(L, idx, "require");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        out->require_caps = cap_named(lua_tostring(L, -1));
+        if (!out->require_caps) {
+            snprintf(err, errlen, "decision: unknown capability '%s' in require", lua_tostring(L, -1));
+            return SY_EPOLICY;
+        }
+    } else if (lua_istable(L, -1)) {
+        for (int i = 1; i <= (int)lua_objlen(L, -1); i++) {
+            lua_rawgeti(L, -1, i);
+            const char *name = lua_tostring(L, -1);
+            unsigned bit = lua_type(L, -1) == LUA_TSTRING ? cap_named(name) : 0;
+            if (!bit) {
+                snprintf(err, errlen,
+                         "decision: unknown capability '%s' in require (json, tools, vision, stream)",
+                         name ? name : luaL_typename(L, -1));
+                lua_pop(L, 1);
+                return SY_EPOLICY;
+            }
+            lua_pop(L, 1);
+            out->require_caps |= bit;
+        }
+    } else if (!lua_isnil(L, -1)) {
+        snprintf(err, errlen, "decision: require must be a capability or a list of them");
+        return SY_EPOLICY;
+    }
+    lua_getfield(L, idx, "max_cost");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0) {
+            snprintf(err, errlen, "decision: max_cost must be a positive number (USD)");
+            return SY_EPOLICY;
+        }
+        out->max_cost = lua_tonumber(L, -1);
+    }
+    lua_getfield(L, idx, "deadline_ms");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 || lua_tonumber(L, -1) > 86400000) {
+            snprintf(err, errlen, "decision: deadline_ms must be a number of milliseconds");
+            return SY_EPOLICY;
+        }
+        out->deadline_ms = (int)lua_tonumber(L, -1);
+    }
+    if (!out->require_caps && out->max_cost <= 0) return SY_OK;
+    long tokens = vm->cur ? sy_tokens_estimate_request(vm->cur->chat) : 0;
+    long max_out = vm->cur ? sy_chat_max_tokens(vm->cur->chat) : -1;
+    int kept = 0;
+    size_t dl = 0;
+    for (int i = 0; i < out->n; i++) {
+        const sy_model *m = out->models[i];
+        long o = max_out >= 0 ? max_out : (m->max_output < 512 ? m->max_output : 512);
+        double cost = ((double)tokens * m->price_in + (double)o * m->price_out) / 1000.0;
+        const char *why = NULL;
+        if ((m->caps & out->require_caps) != out->require_caps)
+            why = "lacks a required capability";
+        else if (out->max_cost > 0 && cost > out->max_cost)
+            why = "over max_cost";
+        if (why) {
+            int w = snprintf(out->dropped + dl, sizeof out->dropped - dl, "%s%s: %s",
+                             dl ? "; " : "", m->id, why);
+            if (w > 0 && (size_t)w < sizeof out->dropped - dl) dl += (size_t)w;
+            continue;
+        }
+        out->models[kept++] = m;
+    }
+    out->n = kept;
+    if (kept == 0) {
+        snprintf(err, errlen, "no model of the decision meets its constraints (%s)", out->dropped);
+        return SY_EPOLICY;
+    }
+    return SY_OK;
+}
+
 /* Reads the result of route(): a model id, a decision built by sy.*, or a plain list. */
 int sy_policy_api_read_decision(sy_policy_vm *vm, int idx, sy_decision *out, char *err,
                                 size_t errlen)
@@ -764,6 +843,7 @@ int sy_policy_api_read_decision(sy_policy_vm *vm, int idx, sy_decision *out, cha
     out->n = n;
     lua_getfield(L, idx, "reason");
     if (lua_isstring(L, -1)) snprintf(out->reason, sizeof out->reason, "%s", lua_tostring(L, -1));
+    if (read_constraints(vm, idx, out, err, errlen) != SY_OK) goto done;
     rc = SY_OK;
 done:
     lua_settop(L, top);

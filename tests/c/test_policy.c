@@ -331,6 +331,70 @@ TEST(json_helpers)
     sy_buf_free(&diag);
 }
 
+TEST(decision_constraints_drop_models)
+{
+    char path[512];
+    write_file("con.lua", "local sy = require 'switchyard'\n"
+                          "return { route = function(req)\n"
+                          "  if req.meta.task == 'json' then return sy.chain{ 'a', 'b', 'c', require = 'json' } end\n"
+                          "  if req.meta.task == 'cost' then return sy.chain{ 'c', 'b', max_cost = 0.001, deadline_ms = 1500 } end\n"
+                          "  if req.meta.task == 'none' then return sy.chain{ 'a', require = { 'vision' } } end\n"
+                          "  return sy.chain{ 'a', require = { 'teleport' } }\n"
+                          "end }\n");
+    write_file("concfg.lua",
+               "provider { id = 'sim', kind = 'sim' }\n"
+               "model { id = 'a', provider = 'sim', price = { input = 0.0001, output = 0.0001 } }\n"
+               "model { id = 'b', provider = 'sim', capabilities = { 'json' },\n"
+               "        price = { input = 0.0001, output = 0.0001 } }\n"
+               "model { id = 'c', provider = 'sim', capabilities = { 'json' },\n"
+               "        price = { input = 1, output = 1 } }\n"
+               "route { name = 'r', policy = 'con.lua', default = 'a' }\n");
+    snprintf(path, sizeof path, "%s/concfg.lua", g_dir);
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    sy_policy_vm *vm = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
+    if (cfg) CHECK(sy_policy_vm_new(&vm, cfg, &diag) == SY_OK);
+    sy_config_unref(cfg);
+    if (!vm) {
+        fprintf(stderr, "%s", diag.data ? diag.data : "");
+        sy_buf_free(&diag);
+        return;
+    }
+    static const char *const tasks[] = {"json", "cost", "none", "bad"};
+    sy_decision d;
+    for (int t = 0; t < 4; t++) {
+        char req[400];
+        snprintf(req, sizeof req,
+                 "{\"model\":\"r\",\"metadata\":{\"task\":\"%s\"},\"max_tokens\":10,"
+                 "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}",
+                 tasks[t]);
+        sy_chat chat;
+        sy_chat_error err;
+        CHECK(sy_chat_parse(&chat, req, strlen(req), &err) == 0);
+        sy_request_view v = {&chat, "r", NULL, 0};
+        int rc = sy_policy_route(vm, sy_config_route(sy_policy_vm_config(vm), "r"), &v, &d);
+        sy_chat_free(&chat);
+        if (t == 0) {
+            CHECK(rc == SY_OK && d.n == 2 && strcmp(d.models[0]->id, "b") == 0);
+            CHECK_STR(d.dropped, "a: lacks a required capability");
+        } else if (t == 1) {
+            CHECK(rc == SY_OK && d.n == 1 && strcmp(d.models[0]->id, "b") == 0);
+            CHECK_STR(d.dropped, "c: over max_cost");
+            CHECK(d.deadline_ms == 1500 && d.max_cost == 0.001);
+        } else if (t == 2) {
+            CHECK(rc == SY_EPOLICY && d.policy_failed && strcmp(d.models[0]->id, "a") == 0);
+            CHECK_CONTAINS(d.error, "no model of the decision meets its constraints");
+        } else {
+            CHECK(rc == SY_EPOLICY);
+            CHECK_CONTAINS(d.error, "unknown capability 'teleport'");
+        }
+    }
+    sy_policy_vm_free(vm);
+    sy_buf_free(&diag);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-policy-XXXXXX");
@@ -344,6 +408,7 @@ int main(void)
     RUN(registry_queries_filter_and_sort);
     RUN(memory_is_capped_per_vm);
     RUN(json_helpers);
+    RUN(decision_constraints_drop_models);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
