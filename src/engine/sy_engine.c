@@ -35,6 +35,8 @@ int sy_engine_open(sy_engine **out, const char *config_path)
     int rc = sy_config_load(&eng->cfg, config_path, &eng->err);
     if (rc != SY_OK) return rc;
     /* compiling every policy once here is what makes `check` and a refused start agree */
+    rc = sy_engine_bind_live(eng, eng->cfg);
+    if (rc != SY_OK) return rc;
     rc = sy_policy_vm_new(&eng->vm, eng->cfg, &eng->err);
     if (rc != SY_OK) return rc;
     rc = sy_policy_vm_selftest(eng->vm, &eng->err);
@@ -56,6 +58,7 @@ void sy_engine_free(sy_engine *eng)
     if (eng->stop_fd[1] >= 0) close(eng->stop_fd[1]);
     sy_buf_free(&eng->err);
     sy_buf_free(&eng->decision);
+    free(eng->live);
     pthread_mutex_destroy(&eng->snap_lock);
     pthread_mutex_destroy(&eng->reload_lock);
     free(eng);
@@ -235,6 +238,30 @@ int sy_engine_explain(sy_engine *eng, const char *route, const char *request_jso
 
 /* ============================================================ snapshots and reload */
 
+int sy_engine_bind_live(sy_engine *eng, sy_config *cfg)
+{
+    /* the array never moves once serving (it is sized for the first config plus room);
+     * a config with more new model ids than the room gets them without live stats */
+    if (!eng->live) {
+        eng->cap_live = cfg->nmodels + 256;
+        eng->live = calloc((size_t)eng->cap_live, sizeof *eng->live);
+        if (!eng->live) return SY_ENOMEM;
+    }
+    for (int i = 0; i < cfg->nmodels; i++) {
+        sy_model *m = &cfg->models[i];
+        int k;
+        for (k = 0; k < eng->nlive; k++)
+            if (strcmp(eng->live[k].id, m->id) == 0) break;
+        if (k == eng->nlive) {
+            if (eng->nlive == eng->cap_live) continue;
+            snprintf(eng->live[k].id, sizeof eng->live[k].id, "%s", m->id);
+            eng->nlive++;
+        }
+        m->live = &eng->live[k];
+    }
+    return SY_OK;
+}
+
 sy_config *sy_engine_snapshot(sy_engine *eng, unsigned *gen)
 {
     pthread_mutex_lock(&eng->snap_lock);
@@ -253,6 +280,7 @@ int sy_engine_reload_into(sy_engine *eng, sy_buf *msg)
     sy_buf_reset(msg);
     /* everything is built and checked aside; nothing is published unless all of it holds */
     rc = sy_config_load(&cfg, eng->cfg->path, msg);
+    if (rc == SY_OK) rc = sy_engine_bind_live(eng, cfg);
     if (rc == SY_OK) rc = sy_policy_vm_new(&vm, cfg, msg);
     if (rc == SY_OK) rc = sy_policy_vm_selftest(vm, msg);
     if (rc != SY_OK) {

@@ -51,6 +51,8 @@ struct sy_engine {
     atomic_uint gen;             /* bumped by each published snapshot: workers compare */
     pthread_mutex_t reload_lock; /* one reload at a time */
     unsigned reloads, reload_failures;
+    sy_live *live;               /* one per model id ever loaded (reload_lock); never moves */
+    int nlive, cap_live;
     sy_buf err;
     sy_buf decision;             /* last sy_engine_route result */
     sy_worker *workers;
@@ -67,6 +69,8 @@ void sy_worker_refresh(sy_worker *w);
 /* sy_engine.c: reload with the outcome in msg (problems, or the routes' policy ids as JSON
  * when ok: {"auto":"name@hash",...}); returns SY_OK or SY_ECONFIG. */
 int sy_engine_reload_into(struct sy_engine *eng, sy_buf *msg);
+/* Points every model of cfg at its live stats (by id), creating them. 0 or SY_ENOMEM. */
+int sy_engine_bind_live(struct sy_engine *eng, sy_config *cfg);
 /* A ref to the current snapshot and its generation. */
 sy_config *sy_engine_snapshot(struct sy_engine *eng, unsigned *gen);
 

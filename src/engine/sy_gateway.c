@@ -59,6 +59,7 @@ typedef struct sy_call {
     int next;                    /* index in dec.models of the next attempt */
     sy_attempt att;
     int attempt_running;
+    uint64_t attempt_t0;         /* when the running attempt started (ns) */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[SY_MAX_CHAIN];
@@ -68,10 +69,15 @@ typedef struct sy_call {
     sy_buf scratch;
 } sy_call;
 
+static void attempt_ended(sy_call *c, int ok, int cancelled);
+
 static void call_free(sy_call *c)
 {
     if (!c) return;
-    if (c->attempt_running) sy_provider_cancel(&c->att);
+    if (c->attempt_running) {
+        sy_provider_cancel(&c->att);
+        attempt_ended(c, 0, 1);
+    }
     if (c->deadline) event_free(c->deadline);
     sy_config_unref(c->cfg);
     sy_chat_free(&c->chat);
@@ -122,6 +128,21 @@ static void record_try(sy_call *c, const sy_model *m, int outcome, int status, c
     t->outcome = outcome;
     t->status = status;
     snprintf(t->message, sizeof t->message, "%s", msg ? msg : "");
+}
+
+/* The running attempt ended (ok: an answer, cancelled: not the model's fault): its live
+ * stats take the sample. */
+static void attempt_ended(sy_call *c, int ok, int cancelled)
+{
+    const sy_model *m = c->att.model;
+    c->attempt_running = 0;
+    if (!m || !m->live) return;
+    atomic_fetch_sub(&m->live->inflight, 1);
+    if (cancelled) return;
+    atomic_fetch_add(&m->live->attempts, 1);
+    if (!ok) atomic_fetch_add(&m->live->failures, 1);
+    sy_live_ewma(&m->live->ewma_error, ok ? 0.0 : 1.0);
+    if (ok) sy_live_ewma(&m->live->ewma_latency_ms, (double)(sy_now_ns() - c->attempt_t0) / 1e6);
 }
 
 /* Whether the chain moves on after this failure. A 4xx that is the client's fault (bad
@@ -211,6 +232,7 @@ static void set_model_field(cJSON *obj, const sy_model *m)
 
 static void commit_stream(sy_call *c, const sy_model *m)
 {
+    if (m->live) sy_live_ewma(&m->live->ewma_ttft_ms, (double)(sy_now_ns() - c->attempt_t0) / 1e6);
     add_routing_headers(c, m);
     sy_http_add_header(c->req, "cache-control", "no-cache");
     sy_http_stream_start(c->req, 200, "text/event-stream");
@@ -240,7 +262,7 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
 static void on_done(sy_attempt *a, sy_answer *ans)
 {
     sy_call *c = a->ud;
-    c->attempt_running = 0;
+    attempt_ended(c, 1, 0);
     if (c->stream) {
         if (!c->committed) { /* a stream without a single chunk: still a clean answer */
             record_try(c, a->model, SY_OUT_OK, 200, "ok");
@@ -279,7 +301,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
                     const char *body)
 {
     sy_call *c = a->ud;
-    c->attempt_running = 0;
+    attempt_ended(c, 0, 0);
     if (c->committed) {
         /* the stream had begun: the client already has part of this model's answer */
         char msg[256];
@@ -321,6 +343,8 @@ static void start_next(sy_call *c)
         c->att.env = &c->w->penv;
         if (sy_provider_start(&c->att) == SY_OK) {
             c->attempt_running = 1;
+            c->attempt_t0 = sy_now_ns();
+            if (m->live) atomic_fetch_add(&m->live->inflight, 1);
             return;
         }
         record_try(c, m, SY_OUT_CONNECT, 0, "could not start the attempt");
@@ -336,7 +360,7 @@ static void on_client_abort(sy_http_req *req, void *ud)
     sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
     if (c->attempt_running) {
         sy_provider_cancel(&c->att);
-        c->attempt_running = 0;
+        attempt_ended(c, 0, 1);
     }
     sy_http_req_discard(req);
     call_free(c);
@@ -350,7 +374,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->attempt_running) {
         sy_provider_cancel(&c->att);
-        c->attempt_running = 0;
+        attempt_ended(c, 0, 0); /* a deadline overrun counts against the model */
         record_try(c, c->att.model, SY_OUT_TIMEOUT, 0, "request deadline reached");
     }
     int ms = c->cfg->request_timeout_ms;

@@ -430,6 +430,23 @@ static void push_model(lua_State *L, const sy_model *m)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "tags");
+    /* live health, shared by every worker: until a model has answered, its latency is the
+     * static p50 and its error rate 0 */
+    lua_createtable(L, 0, 5);
+    sy_live *lv = m->live;
+    double lat = lv ? sy_live_get(&lv->ewma_latency_ms) : 0;
+    double ttft = lv ? sy_live_get(&lv->ewma_ttft_ms) : 0;
+    lua_pushnumber(L, lat > 0 ? lat : m->lat_p50_ms);
+    lua_setfield(L, -2, "latency_ms");
+    lua_pushnumber(L, ttft);
+    lua_setfield(L, -2, "ttft_ms");
+    lua_pushnumber(L, lv ? sy_live_get(&lv->ewma_error) : 0);
+    lua_setfield(L, -2, "error_rate");
+    lua_pushinteger(L, lv ? atomic_load(&lv->inflight) : 0);
+    lua_setfield(L, -2, "inflight");
+    lua_pushnumber(L, lv ? (lua_Number)atomic_load(&lv->attempts) : 0);
+    lua_setfield(L, -2, "attempts");
+    lua_setfield(L, -2, "live");
 }
 
 /* sy.model(id) → model table or nil */
@@ -476,6 +493,12 @@ static int cmp_models(const void *a, const void *b, void *ctx)
     case 1: dx = x->price_in + x->price_out; dy = y->price_in + y->price_out; break;
     case 2: dx = x->lat_p95_ms; dy = y->lat_p95_ms; break;
     case 3: dx = -(double)x->context_window; dy = -(double)y->context_window; break;
+    case 4:
+        dx = x->live && sy_live_get(&x->live->ewma_latency_ms) > 0
+                 ? sy_live_get(&x->live->ewma_latency_ms) : x->lat_p50_ms;
+        dy = y->live && sy_live_get(&y->live->ewma_latency_ms) > 0
+                 ? sy_live_get(&y->live->ewma_latency_ms) : y->lat_p50_ms;
+        break;
     default: dx = dy = 0;
     }
     if (dx != dy) return dx < dy ? -1 : 1;
@@ -537,7 +560,8 @@ static int l_models(lua_State *L)
             if (so && strcmp(so, "price") == 0) f.sort = 1;
             else if (so && strcmp(so, "latency") == 0) f.sort = 2;
             else if (so && strcmp(so, "context") == 0) f.sort = 3;
-            else return sy_policy_api_error(L, "sy.models: sort must be price, latency or context");
+            else if (so && strcmp(so, "live_latency") == 0) f.sort = 4;
+            else return sy_policy_api_error(L, "sy.models: sort must be price, latency, live_latency or context");
         }
         lua_pop(L, 1);
         lua_getfield(L, 1, "exclude");

@@ -929,3 +929,25 @@ const sy_route *sy_config_route(const sy_config *cfg, const char *name)
             return &cfg->routes[i];
     return NULL;
 }
+
+/* ============================================================ live stats */
+
+void sy_live_ewma(_Atomic uint64_t *slot, double sample)
+{
+    uint64_t old = atomic_load(slot), next;
+    do {
+        double cur;
+        memcpy(&cur, &old, sizeof cur);
+        double v = old == 0 ? sample : cur * 0.8 + sample * 0.2;
+        if (v == 0) v = 1e-9; /* 0 bits mean "no sample" */
+        memcpy(&next, &v, sizeof next);
+    } while (!atomic_compare_exchange_weak(slot, &old, next));
+}
+
+double sy_live_get(_Atomic uint64_t *slot)
+{
+    uint64_t bits = atomic_load(slot);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return bits ? v : 0;
+}

@@ -44,6 +44,21 @@ typedef struct sy_sim_cfg {
     int out_min, out_max;    /* answer length in tokens, default 12..48 */
 } sy_sim_cfg;
 
+/* Live health of a model, shared by every worker and kept across reloads (the engine owns
+ * one per model id). Lock-free: atomics only. Doubles are stored as their bits. */
+typedef struct sy_live {
+    char id[128];
+    atomic_int inflight;
+    atomic_ullong attempts, failures;
+    _Atomic uint64_t ewma_latency_ms; /* double bits; 0 = no sample yet */
+    _Atomic uint64_t ewma_ttft_ms;
+    _Atomic uint64_t ewma_error;      /* 0..1 */
+} sy_live;
+
+/* Folds one sample into an EWMA stored as double bits (alpha 0.2; the first sample seeds). */
+void sy_live_ewma(_Atomic uint64_t *slot, double sample);
+double sy_live_get(_Atomic uint64_t *slot);
+
 typedef struct sy_model {
     char *id;
     char *upstream;          /* model name sent to the provider */
@@ -57,6 +72,7 @@ typedef struct sy_model {
     char **tags;
     int ntags;
     sy_sim_cfg sim;
+    sy_live *live;           /* bound by the engine; NULL in a bare config */
     int index;               /* position in sy_config.models */
     const char *file;
     int line;
