@@ -51,5 +51,8 @@ model {
   sim = { tokens_per_second = 50 },
 }
 
--- "auto" is a virtual model: its policy picks a real one per request.
-route { name = "auto", policy = "../policies/starter.lua", default = "large" }
+-- "auto" is a virtual model: its policy picks a real one per request (client metadata, then
+-- heuristics on the prompt, SLA ceilings, context and capability fit; a cascade when unsure).
+route { name = "auto", policy = "../policies/composite.lua", default = "large" }
+-- "starter" is the first policy to read and copy: a dozen lines of rules.
+route { name = "starter", policy = "../policies/starter.lua", default = "large" }

@@ -1,4 +1,5 @@
--- starter_policy_spec.lua — policies/starter.lua through the real engine (quickstart config).
+-- starter_policy_spec.lua — policies/starter.lua through the real engine (quickstart config,
+-- route "starter").
 local sy = require "switchyard.testing"
 
 local ROOT = os.getenv("SY_SOURCE_DIR") or "."
@@ -10,8 +11,12 @@ describe("policies/starter.lua", function()
     engine = assert(sy.engine(ROOT .. "/examples/quickstart.lua"))
   end)
 
+  local function route(request)
+    return engine:route(request, "starter")
+  end
+
   it("sends a short prompt to the cheapest model, with the next tiers as fallbacks", function()
-    local d = assert(engine:route(sy.request("What is the capital of France?")))
+    local d = assert(route(sy.request("What is the capital of France?")))
     assert.equal("small", d.model)
     assert.same({ "small", "medium", "large" }, d.chain)
     assert.equal("short prompt", d.reason)
@@ -20,31 +25,31 @@ describe("policies/starter.lua", function()
   end)
 
   it("routes on client metadata without reading the prompt", function()
-    local d = assert(engine:route(sy.request("x", { metadata = { task = "password_reset" } })))
+    local d = assert(route(sy.request("x", { metadata = { task = "password_reset" } })))
     assert.same({ "small", "medium" }, d.chain)
     assert.equal("simple task: password_reset", d.reason)
   end)
 
   it("gives the premium tier the strongest model first", function()
-    local d = assert(engine:route(sy.request("hi", { metadata = { tier = "premium" } })))
+    local d = assert(route(sy.request("hi", { metadata = { tier = "premium" } })))
     assert.same({ "large", "medium" }, d.chain)
   end)
 
   it("sends hard-looking prompts to the strongest model", function()
-    local d = assert(engine:route(sy.request("Please analyse this contract step by step")))
+    local d = assert(route(sy.request("Please analyse this contract step by step")))
     assert.equal("large", d.model)
     assert.equal("hard keyword: analy[sz]e", d.reason)
   end)
 
   it("sends long prompts to the strongest model", function()
-    local d = assert(engine:route(sy.request(string.rep("lorem ipsum ", 1000))))
+    local d = assert(route(sy.request(string.rep("lorem ipsum ", 1000))))
     assert.equal("large", d.model)
     assert.equal("long prompt", d.reason)
   end)
 
   it("sends tool use to a model with tools", function()
     local tools = { { type = "function", ["function"] = { name = "f", parameters = {} } } }
-    local d = assert(engine:route(sy.request("call f", { tools = tools })))
+    local d = assert(route(sy.request("call f", { tools = tools })))
     assert.same({ "medium", "large" }, d.chain)
   end)
 
