@@ -161,7 +161,11 @@ static void control_loop(sy_engine *eng)
 {
     char names[64][256];
     int nnames = 0;
-    int ifd = watch_files(eng->cfg, names, &nnames, 64);
+    unsigned gen;
+    /* a ref, not eng->cfg: an admin reload on a worker may replace it at any moment */
+    sy_config *cfg = sy_engine_snapshot(eng, &gen);
+    int ifd = watch_files(cfg, names, &nnames, 64);
+    sy_config_unref(cfg);
     int pending = 0;
     for (;;) {
         struct pollfd pf[2] = {{eng->stop_fd[0], POLLIN, 0}, {ifd, POLLIN, 0}};
@@ -187,9 +191,9 @@ static void control_loop(sy_engine *eng)
             sy_buf_init(&msg);
             if (sy_engine_reload_into(eng, &msg) == SY_OK) { /* the file set may have changed */
                 if (ifd >= 0) close(ifd);
-                pthread_mutex_lock(&eng->snap_lock);
-                ifd = watch_files(eng->cfg, names, &nnames, 64);
-                pthread_mutex_unlock(&eng->snap_lock);
+                cfg = sy_engine_snapshot(eng, &gen);
+                ifd = watch_files(cfg, names, &nnames, 64);
+                sy_config_unref(cfg);
             }
             sy_buf_free(&msg);
         }
@@ -265,6 +269,7 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
     for (int i = 0; i < nworkers; i++) eng->workers[i].listen_fd = -1;
     for (int i = 0; i < nworkers && rc == SY_OK; i++)
         rc = worker_setup(eng, &eng->workers[i], i, host, port);
+    int nmodels = eng->cfg->nmodels, nroutes = eng->cfg->nroutes; /* before any thread runs */
     for (int i = 0; i < nworkers && rc == SY_OK; i++) {
         if (pthread_create(&eng->workers[i].thread, NULL, worker_main, &eng->workers[i]) != 0) {
             sy_buf_printf(&eng->err, "cannot start worker thread %d\n", i);
@@ -275,8 +280,7 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
     }
     if (rc == SY_OK) {
         sy_log(SY_LOG_INFO, "serve", "switchyard %s listening on %s:%d with %d worker%s, %d models, %d routes",
-               SY_VERSION, host, port, nworkers, nworkers == 1 ? "" : "s", eng->cfg->nmodels,
-               eng->cfg->nroutes);
+               SY_VERSION, host, port, nworkers, nworkers == 1 ? "" : "s", nmodels, nroutes);
         atomic_store(&eng->serving, 1);
         control_loop(eng);
         sy_log(SY_LOG_INFO, "serve", "stopping: draining requests in flight");
