@@ -31,12 +31,13 @@ return {
     if req.tools then
       return sy.chain{ "medium", "large", reason = "tool use" }
     end
+    -- length first: it is free, and scanning a long prompt is not
+    if req.tokens > 2000 then
+      return sy.chain{ "large", "medium", reason = "long prompt" }
+    end
     local hard = looks_hard(req.text)
     if hard then
       return sy.chain{ "large", "medium", reason = "hard keyword: " .. hard }
-    end
-    if req.tokens > 2000 then
-      return sy.chain{ "large", "medium", reason = "long prompt" }
     end
     return sy.chain{ "small", "medium", "large", reason = "short prompt" }
   end,

@@ -5,7 +5,12 @@
  * *_free(NULL) is a no-op. Strings returned by getters are borrowed from the handle and stay
  * valid until the next call on that handle or until it is freed. Errors are negative SY_E*
  * codes; the message is per handle (sy_engine_errmsg), never global. No lua.h, curl.h or
- * cJSON.h is needed to use this header. */
+ * cJSON.h is needed to use this header.
+ *
+ * Threads: one engine is used by one thread at a time. The exceptions are sy_engine_stop and
+ * sy_engine_reload_async (any thread, signal handlers included) and sy_engine_reload, which
+ * may run while sy_engine_serve runs — but not alongside sy_engine_route on the same engine.
+ * Two engines in one process know nothing of each other. */
 #ifndef SWITCHYARD_H
 #define SWITCHYARD_H
 
