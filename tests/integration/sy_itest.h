@@ -11,6 +11,8 @@
 #define SY_ITEST_H
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <cjson/cJSON.h>
@@ -187,5 +189,20 @@ const cJSON *sy_json_at(const cJSON *root, const char *path);
 const char *sy_json_str(const cJSON *root, const char *path);
 /* The number at path, or def if absent / not a number. */
 double sy_json_num(const cJSON *root, const char *path, double def);
+
+/* ==== running a subset ================================================================= */
+
+/* SY_ITEST_ONLY=<substring> runs only the tests whose name contains it. */
+static inline int sy_it_selected(const char *name)
+{
+    const char *only = getenv("SY_ITEST_ONLY");
+    return !only || !*only || strstr(name, only) != NULL;
+}
+
+/* RUN (from sy_test.h) when selected. */
+#define RUN_SEL(name)                                                                          \
+    do {                                                                                       \
+        if (sy_it_selected(#name)) RUN(name);                                                  \
+    } while (0)
 
 #endif

@@ -1371,17 +1371,6 @@ TEST(test_api_key_hygiene)
 
 /* ==== main ============================================================================= */
 
-static int selected(const char *name)
-{
-    const char *only = getenv("SY_ITEST_ONLY");
-    return !only || !*only || strstr(name, only) != NULL;
-}
-
-#define RUN_SEL(name)                                                                              \
-    do {                                                                                           \
-        if (selected(#name)) RUN(name);                                                            \
-    } while (0)
-
 int main(int argc, char **argv)
 {
     if (argc < 3) {

@@ -926,17 +926,6 @@ TEST(test_admin_auth)
 
 /* ==== main ============================================================================== */
 
-static int selected(const char *name)
-{
-    const char *only = getenv("SY_ITEST_ONLY");
-    return !only || !*only || strstr(name, only) != NULL;
-}
-
-#define RUN_SEL(name)                                                                              \
-    do {                                                                                           \
-        if (selected(#name)) RUN(name);                                                            \
-    } while (0)
-
 int main(int argc, char **argv)
 {
     if (argc < 3) {
