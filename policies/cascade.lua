@@ -11,6 +11,7 @@
 --   cheap_steps  how many of the cheapest fitting models come before the strongest
 --   strongest    model id used as the last step instead of the most expensive fitting one
 local sy = require "switchyard"
+local fit = require "switchyard.fit"
 
 local OPTIONS = {
   max_tokens = 512,
@@ -18,38 +19,14 @@ local OPTIONS = {
   strongest = nil,
 }
 
-local JSON_FORMATS = { json_object = true, json_schema = true }
-
-local function needed_caps(req)
-  local caps = {}
-  local rf = req.response_format
-  if type(rf) == "table" and JSON_FORMATS[rf.type] then caps[#caps + 1] = "json" end
-  local tools = req.tools
-  if type(tools) == "table" and #tools > 0 then caps[#caps + 1] = "tools" end
-  return caps
-end
-
-local function has_image(messages)
-  if type(messages) ~= "table" then return false end
-  for _, msg in ipairs(messages) do
-    local content = type(msg) == "table" and msg.content
-    if type(content) == "table" then
-      for _, part in ipairs(content) do
-        if type(part) == "table" and part.type == "image_url" then return true end
-      end
-    end
-  end
-  return false
-end
-
 -- Every model that can take the request, cheapest first (array of model tables).
 local function fitting(req, need)
-  local caps, vision, fit = needed_caps(req), nil, {}
+  local caps, vision, out = fit.needed_caps(req), nil, {}
   for _, m in ipairs(sy.models{ cap = caps, min_context = need, sort = "price" }) do
-    if not m.capabilities.vision and vision == nil then vision = has_image(req.messages) end
-    if m.capabilities.vision or not vision then fit[#fit + 1] = m end
+    if not m.capabilities.vision and vision == nil then vision = fit.has_image(req.messages) end
+    if m.capabilities.vision or not vision then out[#out + 1] = m end
   end
-  return fit
+  return out
 end
 
 return {
@@ -58,16 +35,16 @@ return {
 
   route = function(req, ctx)
     local need = req.tokens + (req.max_tokens or OPTIONS.max_tokens)
-    local fit = fitting(req, need)
-    if #fit == 0 then
+    local fits = fitting(req, need)
+    if #fits == 0 then
       local widest = sy.models{ sort = "context" }[1]
       return sy.pick(widest.id, string.format("nothing fits %d tokens: largest context", need))
     end
-    local strongest = OPTIONS.strongest or fit[#fit].id
+    local strongest = OPTIONS.strongest or fits[#fits].id
     local steps, seen = {}, { [strongest] = true }
-    for i = 1, math.min(#fit, OPTIONS.cheap_steps) do
-      if not seen[fit[i].id] then
-        steps[#steps + 1], seen[fit[i].id] = fit[i].id, true
+    for i = 1, math.min(#fits, OPTIONS.cheap_steps) do
+      if not seen[fits[i].id] then
+        steps[#steps + 1], seen[fits[i].id] = fits[i].id, true
       end
     end
     steps[#steps + 1] = strongest

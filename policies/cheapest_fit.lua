@@ -10,36 +10,14 @@
 --   max_tokens   output tokens assumed when the request has no max_tokens
 --   max_chain    longest chain returned
 local sy = require "switchyard"
+local fit = require "switchyard.fit"
 
 local OPTIONS = {
   max_tokens = 512,
   max_chain = 3,
 }
 
-local JSON_FORMATS = { json_object = true, json_schema = true }
 
--- The capabilities read from cheap request fields (vision needs the messages: see has_image).
-local function needed_caps(req)
-  local caps = {}
-  local rf = req.response_format
-  if type(rf) == "table" and JSON_FORMATS[rf.type] then caps[#caps + 1] = "json" end
-  local tools = req.tools
-  if type(tools) == "table" and #tools > 0 then caps[#caps + 1] = "tools" end
-  return caps
-end
-
-local function has_image(messages)
-  if type(messages) ~= "table" then return false end
-  for _, msg in ipairs(messages) do
-    local content = type(msg) == "table" and msg.content
-    if type(content) == "table" then
-      for _, part in ipairs(content) do
-        if type(part) == "table" and part.type == "image_url" then return true end
-      end
-    end
-  end
-  return false
-end
 
 return {
   name = "cheapest_fit",
@@ -47,12 +25,12 @@ return {
 
   route = function(req, ctx)
     local need = req.tokens + (req.max_tokens or OPTIONS.max_tokens)
-    local caps = needed_caps(req)
+    local caps = fit.needed_caps(req)
     local vision -- nil until a model without vision makes the answer matter
     local ids = {}
     for _, m in ipairs(sy.models{ cap = caps, min_context = need, sort = "price" }) do
       if not m.capabilities.vision and vision == nil then
-        vision = has_image(req.messages)
+        vision = fit.has_image(req.messages)
         if vision then caps[#caps + 1] = "vision" end
       end
       if m.capabilities.vision or not vision then
@@ -60,7 +38,7 @@ return {
         if #ids == OPTIONS.max_chain then break end
       end
     end
-    if #ids == 0 and vision == nil and has_image(req.messages) then caps[#caps + 1] = "vision" end
+    if #ids == 0 and vision == nil and fit.has_image(req.messages) then caps[#caps + 1] = "vision" end
     local with = #caps > 0 and " with " .. table.concat(caps, "+") or ""
     if #ids > 0 then
       ids.reason = string.format("cheapest fit: %d tokens%s", need, with)

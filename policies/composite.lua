@@ -16,32 +16,17 @@
 -- Options (OPTIONS below, data only): tiers / order (tier → model id, escalation order),
 -- tasks, rules, list, long_chars, short_chars (see heuristic.lua), sla and priorities (see
 -- sla.lua), max_tokens (output tokens assumed when the request has none), max_chain.
--- Self-contained on purpose: a policy can only require "switchyard".
+-- Shares its text rules with heuristic.lua and its fit checks with cheapest_fit.lua through
+-- the trusted modules switchyard.text and switchyard.fit (lua/switchyard/).
 local sy = require "switchyard"
+local fit = require "switchyard.fit"
+local text = require "switchyard.text"
 
 local OPTIONS = {
   tiers = { small = "small", medium = "medium", large = "large" },
   order = { "small", "medium", "large" },
-  tasks = {
-    classify = "small", extract = "small", password_reset = "small", faq = "small",
-    summarize = "small", translate = "medium", chat = "medium",
-    code = "large", analysis = "large", legal = "large", math = "large",
-  },
-  rules = { -- { needle, tier, label [, word = true] }: plain text found in the lower-cased
-            -- prompt (word: not inside a longer word); first match wins
-    { "```", "large", "code block" },
-    { "prove", "large", "proof", word = true },
-    { "step by step", "large", "step by step" },
-    { "analy", "large", "analysis" },
-    { "architecture", "large", "architecture" },
-    { "refactor", "large", "refactoring" },
-    { "theorem", "large", "proof" },
-    { "legal", "large", "legal", word = true },
-    { "explain", "medium", "explanation" },
-    { "compare", "medium", "comparison" },
-    { "write", "medium", "writing", word = true },
-    { "translate", "medium", "translation" },
-  },
+  tasks = text.TASKS, -- task → tier; see lua/switchyard/text.lua (copy it to change it)
+  rules = text.RULES, -- keyword rules, first match wins
   list = { min_items = 5, tier = "large" },
   long_chars = 24000,
   short_chars = 280,
@@ -62,7 +47,6 @@ local OPTIONS = {
 
 local RANK = {}
 for i, tier in ipairs(OPTIONS.order) do RANK[tier] = i end
-local JSON_FORMATS = { json_object = true, json_schema = true }
 
 -- Step 1: the tier the client asks for, and why (nil when it says nothing usable).
 local function client_tier(meta)
@@ -72,67 +56,11 @@ local function client_tier(meta)
   return nil
 end
 
-local MAX_HITS = 4 -- occurrences of a word rule's needle checked for word boundaries
-
-local function is_word_byte(b)
-  return b ~= nil and (b >= 97 and b <= 122 or b >= 48 and b <= 57 or b == 95)
-end
-
--- Does the lower-cased text contain the rule's needle (as a whole word if rule.word)?
-local function matches(lower, rule)
-  local init = 1
-  for _ = 1, MAX_HITS do
-    local s, e = lower:find(rule[1], init, true)
-    if not s then return false end
-    if not rule.word or (not is_word_byte(lower:byte(s - 1)) and not is_word_byte(lower:byte(e + 1))) then
-      return true
-    end
-    init = e + 1
-  end
-  return false
-end
-
--- Is there a list numbered 1 … n at line starts, in order? (n plain finds, no pattern)
-local function numbered_list(lower, n)
-  local text, pos = "\n" .. lower, 1
-  for i = 1, n do
-    local s = text:find("\n" .. i .. ". ", pos, true) or text:find("\n" .. i .. ") ", pos, true)
-    if not s then return false end
-    pos = s + 1
-  end
-  return true
-end
-
--- Step 2: the tier the text looks like, and why. Plain finds only (see heuristic.lua).
-local function text_tier(text)
-  if #text > OPTIONS.long_chars then return "large", "long prompt" end
-  local lower = text:lower()
-  for _, rule in ipairs(OPTIONS.rules) do
-    if matches(lower, rule) then return rule[2], rule[3] end
-  end
-  if numbered_list(lower, OPTIONS.list.min_items) then return OPTIONS.list.tier, "numbered list" end
-  if #text <= OPTIONS.short_chars then return "small", "short prompt" end
-  return "medium", "medium prompt"
-end
-
-local function has_image(messages)
-  if type(messages) ~= "table" then return false end
-  for _, msg in ipairs(messages) do
-    local content = type(msg) == "table" and msg.content
-    if type(content) == "table" then
-      for _, part in ipairs(content) do
-        if type(part) == "table" and part.type == "image_url" then return true end
-      end
-    end
-  end
-  return false
-end
-
 -- Steps 3 and 4: a predicate model → bool, and the SLA label ("" when the client names no tier).
 local function admission(req, meta)
   local need = req.tokens + (req.max_tokens or OPTIONS.max_tokens)
-  local rf, tools = req.response_format, req.tools
-  local json = type(rf) == "table" and JSON_FORMATS[rf.type]
+  local tools = req.tools
+  local json = fit.wants_json(req)
   local use_tools = type(tools) == "table" and #tools > 0
   local limit, label = OPTIONS.sla[meta.tier], ""
   local price_in, price_out, latency = math.huge, math.huge, math.huge
@@ -152,7 +80,7 @@ local function admission(req, meta)
       return false
     end
     if not caps.vision then
-      if vision == nil then vision = has_image(req.messages) end
+      if vision == nil then vision = fit.has_image(req.messages) end
       if vision then return false end
     end
     return true
@@ -169,7 +97,7 @@ return {
     local tier, why = client_tier(meta)
     local uncertain = false
     if not tier then
-      tier, why = text_tier(req.text)
+      tier, why = text.classify(req.text, OPTIONS)
       uncertain = tier == "medium"
     end
     local admits, sla = admission(req, meta)

@@ -16,29 +16,13 @@
 --   short_chars  a text up to this long with no rule matched is "short prompt" → small;
 --                anything between short_chars and long_chars is "medium prompt" → medium
 local sy = require "switchyard"
+local text = require "switchyard.text"
 
 local OPTIONS = {
   tiers = { small = "small", medium = "medium", large = "large" },
   order = { "small", "medium", "large" },
-  tasks = {
-    classify = "small", extract = "small", password_reset = "small", faq = "small",
-    summarize = "small", translate = "medium", chat = "medium",
-    code = "large", analysis = "large", legal = "large", math = "large",
-  },
-  rules = {
-    { "```", "large", "code block" },
-    { "prove", "large", "proof", word = true },
-    { "step by step", "large", "step by step" },
-    { "analy", "large", "analysis" },
-    { "architecture", "large", "architecture" },
-    { "refactor", "large", "refactoring" },
-    { "theorem", "large", "proof" },
-    { "legal", "large", "legal", word = true },
-    { "explain", "medium", "explanation" },
-    { "compare", "medium", "comparison" },
-    { "write", "medium", "writing", word = true },
-    { "translate", "medium", "translation" },
-  },
+  tasks = text.TASKS, -- task → tier; see lua/switchyard/text.lua (copy it to change it)
+  rules = text.RULES, -- keyword rules, first match wins
   list = { min_items = 5, tier = "large" },
   long_chars = 24000,
   short_chars = 280,
@@ -56,48 +40,6 @@ local function chain_from(tier, reason)
   return sy.chain(ids)
 end
 
-local MAX_HITS = 4 -- occurrences of a word rule's needle checked for word boundaries
-
-local function is_word_byte(b)
-  return b ~= nil and (b >= 97 and b <= 122 or b >= 48 and b <= 57 or b == 95)
-end
-
--- Does the lower-cased text contain the rule's needle (as a whole word if rule.word)?
-local function matches(lower, rule)
-  local init = 1
-  for _ = 1, MAX_HITS do
-    local s, e = lower:find(rule[1], init, true)
-    if not s then return false end
-    if not rule.word or (not is_word_byte(lower:byte(s - 1)) and not is_word_byte(lower:byte(e + 1))) then
-      return true
-    end
-    init = e + 1
-  end
-  return false
-end
-
--- Is there a list numbered 1 … n at line starts, in order? (n plain finds, no pattern)
-local function numbered_list(lower, n)
-  local text, pos = "\n" .. lower, 1
-  for i = 1, n do
-    local s = text:find("\n" .. i .. ". ", pos, true) or text:find("\n" .. i .. ") ", pos, true)
-    if not s then return false end
-    pos = s + 1
-  end
-  return true
-end
-
--- The tier for a text and why, from OPTIONS.
-local function classify_text(text)
-  if #text > OPTIONS.long_chars then return "large", "long prompt" end
-  local lower = text:lower()
-  for _, rule in ipairs(OPTIONS.rules) do
-    if matches(lower, rule) then return rule[2], rule[3] end
-  end
-  if numbered_list(lower, OPTIONS.list.min_items) then return OPTIONS.list.tier, "numbered list" end
-  if #text <= OPTIONS.short_chars then return "small", "short prompt" end
-  return "medium", "medium prompt"
-end
 
 return {
   name = "heuristic",
@@ -107,6 +49,6 @@ return {
     local task = req.meta.task
     local tier = type(task) == "string" and OPTIONS.tasks[task]
     if tier then return chain_from(tier, "task: " .. task) end
-    return chain_from(classify_text(req.text))
+    return chain_from(text.classify(req.text, OPTIONS))
   end,
 }

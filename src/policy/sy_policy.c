@@ -7,6 +7,7 @@
  * policy runs in LuaJIT's (fast) interpreter, where the count hook always fires and a
  * `while true do end` is interrupted when its budget is spent. */
 #include "policy/sy_policy_int.h"
+#include "policy/sy_lua_modules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,14 +109,62 @@ static void copy_lib(lua_State *L, const char *lib, const char *const *names)
     lua_pop(L, 1);
 }
 
+static void push_sandbox_env(lua_State *L);
+static const char MODULE_CACHE_KEY = 0; /* address: private key in a policy's environment */
+
+/* require: "switchyard" (C) and the trusted modules embedded from lua/switchyard/, each run
+ * once per VM in a sandbox of its own; nothing else. */
 static int l_require(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     lua_getfield(L, LUA_REGISTRYINDEX, "sy.modules"); /* mods */
-    lua_getfield(L, -1, name);
-    if (lua_isnil(L, -1))
-        return luaL_error(L, "module '%s' is not available to policies (allowed: switchyard)",
+    lua_getfield(L, -1, name);                        /* mods mod */
+    if (!lua_isnil(L, -1)) return 1;                  /* the (read-only) C module */
+    lua_pop(L, 2);
+    const sy_lua_module *m = sy_lua_modules;
+    while (m->name && strcmp(m->name, name) != 0) m++;
+    if (!m->name)
+        return luaL_error(L,
+                          "module '%s' is not available to policies (allowed: switchyard and "
+                          "switchyard.<module> from lua/switchyard/)",
                           name);
+    /* Lua modules: one instance per requiring chunk (cached in its environment), so a
+     * policy that changes its copy of a table changes nothing for another policy. A tail
+     * call (`return require "x"`) hides the caller: that instance is simply not cached. */
+    lua_Debug ar;
+    int cached = 0;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "f", &ar) && lua_isfunction(L, -1)) {
+        lua_getfenv(L, -1); /* fn env */
+        lua_remove(L, -2);  /* env */
+        if (lua_istable(L, -1)) {
+            lua_pushlightuserdata(L, (void *)&MODULE_CACHE_KEY);
+            lua_rawget(L, -2); /* env cache */
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_newtable(L);
+                lua_pushlightuserdata(L, (void *)&MODULE_CACHE_KEY);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, -4); /* env cache */
+            }
+            lua_getfield(L, -1, name); /* env cache mod */
+            if (!lua_isnil(L, -1)) return 1;
+            lua_pop(L, 1);
+            cached = 1;
+        }
+    }
+    if (!cached) lua_newtable(L); /* a throw-away cache */
+    char chunk[160];
+    snprintf(chunk, sizeof chunk, "@lua/switchyard/%s.lua", m->name + strlen("switchyard."));
+    if (luaL_loadbuffer(L, m->src, m->len, chunk) != 0) return lua_error(L); /* mods fn */
+    push_sandbox_env(L);
+    lua_setfenv(L, -2);
+    lua_call(L, 0, 1); /* mods result; inside the caller's protected call and budget */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name);
     return 1;
 }
 

@@ -691,6 +691,27 @@ static int l_now(lua_State *L)
     return 1;
 }
 
+static int l_readonly_newindex(lua_State *L)
+{
+    return luaL_error(L, "the switchyard module is read-only (tried to set '%s')",
+                      lua_tostring(L, 2));
+}
+
+/* Replaces the table on top with a read-only proxy of it. */
+static void push_readonly(lua_State *L)
+{
+    lua_newtable(L);          /* t proxy */
+    lua_createtable(L, 0, 3); /* t proxy mt */
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_readonly_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);  /* t proxy */
+    lua_remove(L, -2);        /* proxy */
+}
+
 void sy_policy_api_open(sy_policy_vm *vm)
 {
     static const luaL_Reg fns[] = {{"pick", l_pick},     {"chain", l_chain},
@@ -712,6 +733,7 @@ void sy_policy_api_open(sy_policy_vm *vm)
     lua_setfield(L, -2, "encode");
     lua_pushcfunction(L, l_json_decode);
     lua_setfield(L, -2, "decode");
+    push_readonly(L); /* one VM serves every policy: none may change what another sees */
     lua_setfield(L, -2, "json");
     /* the metatable of sy.models() lists */
     lua_createtable(L, 0, 2);
@@ -724,6 +746,7 @@ void sy_policy_api_open(sy_policy_vm *vm)
     lua_setfield(L, -2, "ids");
     lua_setfield(L, -2, "__index");
     lua_setfield(L, LUA_REGISTRYINDEX, "sy.models_mt");
+    push_readonly(L);
 }
 
 /* Applies the decision's constraints: require = {caps}, max_cost = USD, deadline_ms = N.

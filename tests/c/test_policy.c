@@ -74,6 +74,9 @@ TEST(decisions_and_request_view)
         "  assert(req.max_tokens == 50 and req.stream == false and req.tools == nil)\n"
         "  assert(#req.messages == 4 and req.messages[2].content == 'first')\n"
         "  assert(req.tokens > 5)\n"
+        "  local text = require 'switchyard.text'\n"
+        "  assert(text.classify('hi') == 'small' and require('switchyard.text') == text)\n"
+        "  assert(require('switchyard.fit').wants_json({ response_format = { type = 'json_object' } }))\n"
         "  return sy.chain{ 'small', sy.model('large'), reason = 'because' }\n"
         "end }\n",
         &diag);
@@ -113,6 +116,10 @@ TEST(failures_use_the_default_model)
         {"while true do end", "exceeded its time budget"},
         {"local t = {} for i = 1, 1e9 do t[i] = i end", "exceeded its time budget"},
         {"return require('ffi')", "module 'ffi' is not available to policies"},
+        {"return require('switchyard.testing')", "module 'switchyard.testing' is not available"},
+        {"return require('switchyard.nope')", "module 'switchyard.nope' is not available"},
+        {"sy.pick = function() return 'large' end", "the switchyard module is read-only"},
+        {"sy.json.encode = nil", "the switchyard module is read-only"},
         {"return io.open('/etc/passwd')", "undefined global 'io'"},
         {"return os.execute('true')", "attempt to call field 'execute'"},
         {"return string.dump(function() end)", "attempt to call field 'dump'"},
