@@ -37,6 +37,22 @@ static sy_policy_vm *vm_for(const char *policy, sy_buf *diag)
     return vm;
 }
 
+/* A VM for the config file `name` in the test dir; NULL (problems printed) on failure. */
+static sy_policy_vm *vm_from(const char *name)
+{
+    char path[512];
+    sy_buf diag;
+    sy_config *cfg = NULL;
+    sy_policy_vm *vm = NULL;
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    sy_buf_init(&diag);
+    if (sy_config_load(&cfg, path, &diag) == SY_OK) sy_policy_vm_new(&vm, cfg, &diag);
+    sy_config_unref(cfg);
+    if (!vm) fprintf(stderr, "%s", diag.data ? diag.data : "");
+    sy_buf_free(&diag);
+    return vm;
+}
+
 /* Routes a request (JSON text) through route "r". */
 static int route(sy_policy_vm *vm, const char *json, sy_decision *dec)
 {
@@ -223,7 +239,6 @@ TEST(a_kept_request_view_cannot_be_used_later)
 
 TEST(registry_queries_filter_and_sort)
 {
-    char path[512];
     write_file("q.lua", "local sy = require 'switchyard'\n"
                         "return { route = function(req)\n"
                         "  local all = sy.models()\n"
@@ -256,31 +271,19 @@ TEST(registry_queries_filter_and_sort)
                "        context_window = 200000, capabilities = { 'json', 'vision' }, tags = { 'x' },\n"
                "        latency = { p50 = 100, p95 = 200 } }\n"
                "route { name = 'r', policy = 'q.lua', default = 'a' }\n");
-    snprintf(path, sizeof path, "%s/qcfg.lua", g_dir);
-    sy_buf diag;
-    sy_buf_init(&diag);
-    sy_config *cfg = NULL;
-    sy_policy_vm *vm = NULL;
-    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
-    if (cfg) CHECK(sy_policy_vm_new(&vm, cfg, &diag) == SY_OK);
-    sy_config_unref(cfg);
-    if (!vm) {
-        fprintf(stderr, "%s", diag.data ? diag.data : "");
-        sy_buf_free(&diag);
-        return;
-    }
+    sy_policy_vm *vm = vm_from("qcfg.lua");
+    CHECK(vm != NULL);
+    if (!vm) return;
     sy_decision d;
     int rc = route(vm, REQ, &d);
     if (rc != SY_OK) fprintf(stderr, "  %s\n", d.error);
     CHECK(rc == SY_OK);
     CHECK(d.n == 2 && strcmp(d.models[0]->id, "b") == 0 && strcmp(d.models[1]->id, "c") == 0);
     sy_policy_vm_free(vm);
-    sy_buf_free(&diag);
 }
 
 TEST(memory_is_capped_per_vm)
 {
-    char path[512];
     write_file("mem.lua", "return { route = function(req)\n"
                           "  local t = {}\n"
                           "  for i = 1, 1e8 do t[i] = { i, i } end\n"
@@ -288,25 +291,15 @@ TEST(memory_is_capped_per_vm)
     write_file("memcfg.lua", "provider { id = 'sim', kind = 'sim' }\n"
                              "model { id = 'a', provider = 'sim' }\n"
                              "route { name = 'r', policy = 'mem.lua', default = 'a', budget_ms = 10000 }\n");
-    snprintf(path, sizeof path, "%s/memcfg.lua", g_dir);
-    sy_buf diag;
-    sy_buf_init(&diag);
-    sy_config *cfg = NULL;
-    sy_policy_vm *vm = NULL;
-    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
-    if (cfg) CHECK(sy_policy_vm_new(&vm, cfg, &diag) == SY_OK);
-    sy_config_unref(cfg);
-    if (!vm) {
-        sy_buf_free(&diag);
-        return;
-    }
+    sy_policy_vm *vm = vm_from("memcfg.lua");
+    CHECK(vm != NULL);
+    if (!vm) return;
     sy_decision d;
     CHECK(route(vm, REQ, &d) == SY_EPOLICY);
     CHECK_CONTAINS(d.error, "exceeded the VM memory limit");
     /* the garbage is collectable: the VM answers the next call */
     CHECK(route(vm, REQ, &d) == SY_EPOLICY);
     sy_policy_vm_free(vm);
-    sy_buf_free(&diag);
 }
 
 TEST(json_helpers)
@@ -340,7 +333,6 @@ TEST(json_helpers)
 
 TEST(decision_constraints_drop_models)
 {
-    char path[512];
     write_file("con.lua", "local sy = require 'switchyard'\n"
                           "return { route = function(req)\n"
                           "  if req.meta.task == 'json' then return sy.chain{ 'a', 'b', 'c', require = 'json' } end\n"
@@ -356,19 +348,9 @@ TEST(decision_constraints_drop_models)
                "model { id = 'c', provider = 'sim', capabilities = { 'json' },\n"
                "        price = { input = 1, output = 1 } }\n"
                "route { name = 'r', policy = 'con.lua', default = 'a' }\n");
-    snprintf(path, sizeof path, "%s/concfg.lua", g_dir);
-    sy_buf diag;
-    sy_buf_init(&diag);
-    sy_config *cfg = NULL;
-    sy_policy_vm *vm = NULL;
-    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
-    if (cfg) CHECK(sy_policy_vm_new(&vm, cfg, &diag) == SY_OK);
-    sy_config_unref(cfg);
-    if (!vm) {
-        fprintf(stderr, "%s", diag.data ? diag.data : "");
-        sy_buf_free(&diag);
-        return;
-    }
+    sy_policy_vm *vm = vm_from("concfg.lua");
+    CHECK(vm != NULL);
+    if (!vm) return;
     static const char *const tasks[] = {"json", "cost", "none", "bad"};
     sy_decision d;
     for (int t = 0; t < 4; t++) {
@@ -399,7 +381,6 @@ TEST(decision_constraints_drop_models)
         }
     }
     sy_policy_vm_free(vm);
-    sy_buf_free(&diag);
 }
 
 int main(void)
