@@ -207,6 +207,53 @@ static void push_sandbox_env(lua_State *L)
 
 /* ============================================================ loading */
 
+/* The route's `options` override the policy's `options` table key by key, in place: every
+ * route loads its own instance of the policy, so this changes only this route. Each key
+ * must exist in the policy's table and keep its type. Stack: policy on top, unchanged. */
+static int apply_options(sy_policy_vm *vm, const sy_route *r, sy_buf *diag)
+{
+    lua_State *L = vm->L;
+    int top = lua_gettop(L), rc = SY_OK;
+    lua_getfield(L, top, "options"); /* policy opts */
+    if (!lua_istable(L, -1)) {
+        sy_buf_printf(diag, "%s:%d: route[%s].options: the policy declares no options table\n",
+                      r->file, r->line, r->name);
+        lua_settop(L, top);
+        return SY_ECONFIG;
+    }
+    int opts = lua_gettop(L);
+    sy_policy_api_push_json(L, r->options_json, strlen(r->options_json)); /* policy opts over */
+    int over = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, over)) { /* ... key value */
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        lua_getfield(L, opts, key); /* ... key value default */
+        if (lua_isnil(L, -1)) {
+            sy_buf_printf(diag, "%s:%d: route[%s].options.%s: unknown option (the policy has:",
+                          r->file, r->line, r->name, key);
+            lua_pushnil(L);
+            while (lua_next(L, opts)) {
+                lua_pop(L, 1);
+                if (lua_type(L, -1) == LUA_TSTRING) sy_buf_printf(diag, " %s", lua_tostring(L, -1));
+            }
+            sy_buf_puts(diag, ")\n");
+            rc = SY_ECONFIG;
+        } else if (lua_type(L, -1) != lua_type(L, -2)) {
+            sy_buf_printf(diag, "%s:%d: route[%s].options.%s: must be a %s like the policy's default (got %s)\n",
+                          r->file, r->line, r->name, key, luaL_typename(L, -1),
+                          luaL_typename(L, -2));
+            rc = SY_ECONFIG;
+        } else {
+            lua_pushvalue(L, -3);
+            lua_pushvalue(L, -3);
+            lua_rawset(L, opts);
+        }
+        lua_pop(L, 2); /* ... key */
+    }
+    lua_settop(L, top);
+    return rc;
+}
+
 static int load_policy(sy_policy_vm *vm, int idx, sy_buf *diag)
 {
     lua_State *L = vm->L;
@@ -265,6 +312,10 @@ static int load_policy(sy_policy_vm *vm, int idx, sy_buf *diag)
     if (!ok) {
         sy_buf_printf(diag, "%s:1: %s: the policy's table has no route function\n",
                       r->policy_path, key);
+        lua_pop(L, 1);
+        return SY_ECONFIG;
+    }
+    if (r->options_json && apply_options(vm, r, diag) != SY_OK) {
         lua_pop(L, 1);
         return SY_ECONFIG;
     }
@@ -376,7 +427,8 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
     sy_policy_api_push_request(vm, req);                   /* policy route req */
     vm->cur_where = vm->slots[idx].where;
     lua_newtable(L);                                       /* policy route req ctx */
-    int rc = sy_vm_pcall(vm, 2, 1, r->budget_us, err, sizeof err);
+    lua_getfield(L, -4, "options");                        /* policy route req ctx conf */
+    int rc = sy_vm_pcall(vm, 3, 1, r->budget_us, err, sizeof err);
     if (rc == SY_OK) {
         /* policy result */
         rc = sy_policy_api_read_decision(vm, -1, out, err, sizeof err);
@@ -408,7 +460,7 @@ static int selftest_one(sy_policy_vm *vm, const sy_route *r, int slot_ref, int i
     lua_getfield(L, -1, "request");
     if (lua_type(L, -1) == LUA_TSTRING)
         sy_buf_puts(&json, lua_tostring(L, -1));
-    else if (!lua_istable(L, -1) || sy_policy_api_encode(L, -1, &json, 0) != 0) {
+    else if (!lua_istable(L, -1) || sy_lua_to_json(L, -1, &json, 0) != 0) {
         sy_buf_printf(diag, "%s: route[%s].policy: self-test %d: request must be a table or JSON text\n",
                       slot->where, r->name, i);
         goto done;

@@ -87,45 +87,15 @@ static void push_json(lua_State *L, const char *text, const sy_json_member *v, i
     }
 }
 
-/* Lua value at idx → JSON (tables with a list part are arrays). depth-bounded. */
-int sy_policy_api_encode(lua_State *L, int idx, sy_buf *out, int depth)
+void sy_policy_api_push_json(lua_State *L, const char *text, size_t len)
 {
-    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    if (depth > 32) return -1;
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING: return sy_buf_json_str(out, lua_tostring(L, idx));
-    case LUA_TBOOLEAN: return sy_buf_puts(out, lua_toboolean(L, idx) ? "true" : "false");
-    case LUA_TNUMBER: return sy_buf_printf(out, "%.17g", lua_tonumber(L, idx));
-    case LUA_TNIL: return sy_buf_puts(out, "null");
-    case LUA_TTABLE: break;
-    default: return -1;
+    sy_json_top top;
+    if (sy_json_scan(text, len, NULL, 0, &top, NULL) != 0) {
+        lua_pushnil(L);
+        return;
     }
-    int n = (int)lua_objlen(L, idx), rc = 0;
-    if (n > 0) {
-        rc |= sy_buf_puts(out, "[");
-        for (int i = 1; i <= n && rc == 0; i++) {
-            if (i > 1) rc |= sy_buf_puts(out, ",");
-            lua_rawgeti(L, idx, i);
-            rc |= sy_policy_api_encode(L, -1, out, depth + 1);
-            lua_pop(L, 1);
-        }
-        return rc | sy_buf_puts(out, "]");
-    }
-    int first = 1;
-    rc |= sy_buf_puts(out, "{");
-    lua_pushnil(L);
-    while (rc == 0 && lua_next(L, idx)) {
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            if (!first) rc |= sy_buf_puts(out, ",");
-            first = 0;
-            rc |= sy_buf_json_str(out, lua_tostring(L, -2));
-            rc |= sy_buf_puts(out, ":");
-            rc |= sy_policy_api_encode(L, -1, out, depth + 1);
-        }
-        lua_pop(L, 1);
-    }
-    if (rc) lua_pop(L, 1); /* the key left by an interrupted lua_next */
-    return rc | sy_buf_puts(out, "}");
+    sy_json_member v = {0, 0, top.start, top.end - top.start, top.type};
+    push_json(L, text, &v, 0);
 }
 
 /* sy.json.encode(value) → text */
@@ -134,7 +104,7 @@ static int l_json_encode(lua_State *L)
     sy_buf b;
     sy_buf_init(&b);
     luaL_checkany(L, 1);
-    if (sy_policy_api_encode(L, 1, &b, 0) != 0) {
+    if (sy_lua_to_json(L, 1, &b, 0) != 0) {
         sy_buf_free(&b);
         return sy_policy_api_error(L, "sy.json.encode: value cannot be encoded as JSON");
     }

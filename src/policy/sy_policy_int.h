@@ -34,9 +34,8 @@ int sy_vm_pcall(sy_policy_vm *vm, int nargs, int nresults, int budget_us, char *
  * erases the caller's frame; then the line where route() is defined is named instead. */
 int sy_policy_api_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The Lua value at idx as JSON text (tables with a list part are arrays); -1 when it holds
- * something JSON cannot (functions, userdata) or nests deeper than 32. */
-int sy_policy_api_encode(lua_State *L, int idx, sy_buf *out, int depth);
+/* Pushes the JSON value of validated text (objects → tables; null → nil). */
+void sy_policy_api_push_json(lua_State *L, const char *text, size_t len);
 
 /* Pushes the `switchyard` module table. */
 void sy_policy_api_open(sy_policy_vm *vm);

@@ -592,7 +592,8 @@ static char *read_file(const char *path, size_t *len, int *err)
 
 static void load_route(loader *ld, decl *d, sy_route *r)
 {
-    static const char *const known[] = {"name", "policy", "default", "budget_ms", NULL};
+    static const char *const known[] = {"name", "policy", "default", "budget_ms", "options",
+                                        NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -650,6 +651,22 @@ static void load_route(loader *ld, decl *d, sy_route *r)
             problem(ld, NULL, d->line, k, "unknown model \"%s\"", def);
         }
     }
+    int t = get_raw(ld->L, d->tidx, "options");
+    if (t == LUA_TTABLE) {
+        sy_buf j;
+        sy_buf_init(&j);
+        if (sy_lua_to_json(ld->L, -1, &j, 0) != 0) {
+            keyname(k, sizeof k, d, "options");
+            problem(ld, NULL, d->line, k, "must hold only strings, numbers, booleans and tables");
+            sy_buf_free(&j);
+        } else {
+            r->options_json = sy_buf_steal(&j);
+        }
+    } else if (t != LUA_TNIL) {
+        keyname(k, sizeof k, d, "options");
+        problem(ld, NULL, d->line, k, "must be a table of the policy's options");
+    }
+    lua_pop(ld->L, 1);
     double budget_ms = 0;
     if (read_number(ld, d, "budget_ms", 0.01, 10000, &budget_ms) == 1)
         r->budget_us = (int)(budget_ms * 1000);
@@ -899,6 +916,7 @@ void sy_config_unref(sy_config *cfg)
         free(cfg->routes[i].name);
         free(cfg->routes[i].policy_path);
         free(cfg->routes[i].policy_src);
+        free(cfg->routes[i].options_json);
     }
     free(cfg->providers);
     free(cfg->models);
@@ -928,6 +946,47 @@ const sy_route *sy_config_route(const sy_config *cfg, const char *name)
         if (cfg->routes[i].name && strcmp(cfg->routes[i].name, name) == 0)
             return &cfg->routes[i];
     return NULL;
+}
+
+/* Lua value at idx → JSON (tables with a list part are arrays). depth-bounded. */
+int sy_lua_to_json(lua_State *L, int idx, sy_buf *out, int depth)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    if (depth > 32) return -1;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: return sy_buf_json_str(out, lua_tostring(L, idx));
+    case LUA_TBOOLEAN: return sy_buf_puts(out, lua_toboolean(L, idx) ? "true" : "false");
+    case LUA_TNUMBER: return sy_buf_printf(out, "%.17g", lua_tonumber(L, idx));
+    case LUA_TNIL: return sy_buf_puts(out, "null");
+    case LUA_TTABLE: break;
+    default: return -1;
+    }
+    int n = (int)lua_objlen(L, idx), rc = 0;
+    if (n > 0) {
+        rc |= sy_buf_puts(out, "[");
+        for (int i = 1; i <= n && rc == 0; i++) {
+            if (i > 1) rc |= sy_buf_puts(out, ",");
+            lua_rawgeti(L, idx, i);
+            rc |= sy_lua_to_json(L, -1, out, depth + 1);
+            lua_pop(L, 1);
+        }
+        return rc | sy_buf_puts(out, "]");
+    }
+    int first = 1;
+    rc |= sy_buf_puts(out, "{");
+    lua_pushnil(L);
+    while (rc == 0 && lua_next(L, idx)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (!first) rc |= sy_buf_puts(out, ",");
+            first = 0;
+            rc |= sy_buf_json_str(out, lua_tostring(L, -2));
+            rc |= sy_buf_puts(out, ":");
+            rc |= sy_lua_to_json(L, -1, out, depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+    if (rc) lua_pop(L, 1); /* the key left by an interrupted lua_next */
+    return rc | sy_buf_puts(out, "}");
 }
 
 /* ============================================================ live stats */

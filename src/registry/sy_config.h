@@ -86,6 +86,7 @@ typedef struct sy_route {
     char policy_hash[13];    /* short content hash, hex */
     sy_model *default_model; /* used when the policy fails */
     int budget_us;           /* per call of route() */
+    char *options_json;      /* the route's `options` table as JSON, or NULL */
     const char *file;
     int line;
 } sy_route;
@@ -108,6 +109,11 @@ typedef struct sy_config {
     sy_route *routes;
     int nroutes;
 } sy_config;
+
+struct lua_State;
+/* The Lua value at idx as JSON text (tables with a list part are arrays); -1 when it holds
+ * something JSON cannot (functions, userdata) or nests deeper than 32. */
+int sy_lua_to_json(struct lua_State *L, int idx, sy_buf *out, int depth);
 
 /* Loads path into *out (refs = 1). On failure returns SY_ECONFIG with every problem in
  * diag as "file:line: key: message\n" lines, and *out = NULL. Policies are read (not

@@ -383,6 +383,73 @@ TEST(decision_constraints_drop_models)
     sy_policy_vm_free(vm);
 }
 
+/* Routes REQ through the named route of vm. */
+static int route_named(sy_policy_vm *vm, const char *name, sy_decision *dec)
+{
+    sy_chat chat;
+    sy_chat_error err;
+    if (sy_chat_parse(&chat, REQ, strlen(REQ), &err) != 0) return -100;
+    sy_request_view v = {&chat, name, NULL, 0};
+    int rc = sy_policy_route(vm, sy_config_route(sy_policy_vm_config(vm), name), &v, dec);
+    sy_chat_free(&chat);
+    return rc;
+}
+
+TEST(route_options_override_the_policy_per_route)
+{
+    write_file("opt.lua", "local OPTIONS = { threshold = 10, model = 'small' }\n"
+                          "return { name = 'opt', options = OPTIONS, route = function(req, ctx, conf)\n"
+                          "  assert(conf == OPTIONS, 'conf is the options table')\n"
+                          "  if #req.text > conf.threshold then return 'large' end\n"
+                          "  return conf.model end }\n");
+    write_file("optcfg.lua",
+               "provider { id = 'sim', kind = 'sim' }\n"
+               "model { id = 'small', provider = 'sim' }\n"
+               "model { id = 'large', provider = 'sim' }\n"
+               "route { name = 'plain', policy = 'opt.lua', default = 'small' }\n"
+               "route { name = 'lax', policy = 'opt.lua', default = 'small',\n"
+               "        options = { threshold = 1000 } }\n");
+    sy_policy_vm *vm = vm_from("optcfg.lua");
+    CHECK(vm != NULL);
+    if (!vm) return;
+    sy_decision d;
+    CHECK(route_named(vm, "plain", &d) == SY_OK && strcmp(d.models[0]->id, "large") == 0);
+    CHECK(route_named(vm, "lax", &d) == SY_OK && strcmp(d.models[0]->id, "small") == 0);
+    sy_policy_vm_free(vm);
+
+    char path[512];
+    write_file("optbad.lua",
+               "provider { id = 'sim', kind = 'sim' }\n"
+               "model { id = 'small', provider = 'sim' }\n"
+               "route { name = 'a', policy = 'opt.lua', default = 'small', options = { nope = 1 } }\n"
+               "route { name = 'b', policy = 'opt.lua', default = 'small', options = { threshold = 'x' } }\n"
+               "route { name = 'c', policy = 'policy.lua', default = 'small', options = { k = 1 } }\n"
+               "route { name = 'd', policy = 'opt.lua', default = 'small', options = 5 }\n");
+    write_file("policy.lua", "return { route = function() return 'small' end }\n");
+    snprintf(path, sizeof path, "%s/optbad.lua", g_dir);
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_ECONFIG);
+    CHECK_CONTAINS(diag.data, "optbad.lua:6: route[d].options: must be a table of the policy's options");
+    sy_buf_reset(&diag);
+    write_file("optbad.lua",
+               "provider { id = 'sim', kind = 'sim' }\n"
+               "model { id = 'small', provider = 'sim' }\n"
+               "route { name = 'a', policy = 'opt.lua', default = 'small', options = { nope = 1 } }\n"
+               "route { name = 'b', policy = 'opt.lua', default = 'small', options = { threshold = 'x' } }\n"
+               "route { name = 'c', policy = 'policy.lua', default = 'small', options = { k = 1 } }\n");
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
+    sy_policy_vm *bad = NULL;
+    if (cfg) CHECK(sy_policy_vm_new(&bad, cfg, &diag) == SY_ECONFIG);
+    sy_config_unref(cfg);
+    CHECK(bad == NULL);
+    CHECK_CONTAINS(diag.data, "optbad.lua:3: route[a].options.nope: unknown option (the policy has:");
+    CHECK_CONTAINS(diag.data, "optbad.lua:4: route[b].options.threshold: must be a number like the policy's default (got string)");
+    CHECK_CONTAINS(diag.data, "optbad.lua:5: route[c].options: the policy declares no options table");
+    sy_buf_free(&diag);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-policy-XXXXXX");
@@ -397,6 +464,7 @@ int main(void)
     RUN(memory_is_capped_per_vm);
     RUN(json_helpers);
     RUN(decision_constraints_drop_models);
+    RUN(route_options_override_the_policy_per_route);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
