@@ -21,6 +21,7 @@
 local sy = require "switchyard"
 local fit = require "switchyard.fit"
 local text = require "switchyard.text"
+local levels = require "switchyard.sla"
 
 local OPTIONS = {
   tiers = { small = "small", medium = "medium", large = "large" },
@@ -30,17 +31,8 @@ local OPTIONS = {
   list = { min_items = 5, tier = "large" },
   long_chars = 24000,
   short_chars = 280,
-  sla = {
-    free       = { price_in = 0.0005, price_out = 0.002, latency_p95 = 2000 },
-    standard   = { price_in = 0.001,  price_out = 0.004, latency_p95 = 1500 },
-    premium    = { price_in = 0.003,  price_out = 0.012, latency_p95 = 1500 },
-    enterprise = { price_in = 0.01,   price_out = 0.04,  latency_p95 = 5000 },
-  },
-  priorities = {
-    low    = { price = 1, latency = 2 },
-    normal = { price = 1, latency = 1 },
-    high   = { price = 2, latency = 0.5 },
-  },
+  sla = levels.TIERS,             -- see lua/switchyard/sla.lua
+  priorities = levels.PRIORITIES,
   max_tokens = 512,
   max_chain = 3,
 }
@@ -66,9 +58,8 @@ local function admission(req, meta)
   local price_in, price_out, latency = math.huge, math.huge, math.huge
   if limit then
     local prio = OPTIONS.priorities[meta.priority] and meta.priority or "normal"
-    local f = OPTIONS.priorities[prio]
-    price_in, price_out = limit.price_in * f.price, limit.price_out * f.price
-    latency, label = limit.latency_p95 * f.latency, "; sla " .. meta.tier .. "/" .. prio
+    price_in, price_out, latency = levels.ceilings(OPTIONS.sla, OPTIONS.priorities, meta.tier, prio)
+    label = "; sla " .. meta.tier .. "/" .. prio
   end
   local vision -- nil until a model without vision is a candidate
   local function admits(m)

@@ -12,19 +12,11 @@
 --   max_tokens   output tokens assumed when the request has no max_tokens
 --   max_chain    longest chain returned
 local sy = require "switchyard"
+local levels = require "switchyard.sla"
 
 local OPTIONS = {
-  tiers = {
-    free       = { price_in = 0.0005, price_out = 0.002, latency_p95 = 2000 },
-    standard   = { price_in = 0.001,  price_out = 0.004, latency_p95 = 1500 },
-    premium    = { price_in = 0.003,  price_out = 0.012, latency_p95 = 1500 },
-    enterprise = { price_in = 0.01,   price_out = 0.04,  latency_p95 = 5000 },
-  },
-  priorities = {
-    low    = { price = 1, latency = 2 },
-    normal = { price = 1, latency = 1 },
-    high   = { price = 2, latency = 0.5 },
-  },
+  tiers = levels.TIERS,           -- see lua/switchyard/sla.lua
+  priorities = levels.PRIORITIES,
   default_tier = "standard",
   default_priority = "normal",
   max_tokens = 512,
@@ -39,9 +31,8 @@ return {
     local meta = req.meta
     local tier = OPTIONS.tiers[meta.tier] and meta.tier or OPTIONS.default_tier
     local prio = OPTIONS.priorities[meta.priority] and meta.priority or OPTIONS.default_priority
-    local c, f = OPTIONS.tiers[tier], OPTIONS.priorities[prio]
-    local price_in, price_out = c.price_in * f.price, c.price_out * f.price
-    local latency = c.latency_p95 * f.latency
+    local price_in, price_out, latency = levels.ceilings(OPTIONS.tiers, OPTIONS.priorities,
+                                                         tier, prio)
     local need = req.tokens + (req.max_tokens or OPTIONS.max_tokens)
 
     local fit = sy.models{ min_context = need, max_price_in = price_in,

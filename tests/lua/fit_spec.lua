@@ -20,3 +20,14 @@ describe("switchyard.fit", function()
     assert.is_false(fit.has_image(nil))
   end)
 end)
+
+describe("switchyard.sla", function()
+  local sla = require "switchyard.sla"
+
+  it("scales a tier's ceilings by the priority's factors", function()
+    assert.same({ 0.002, 0.008, 750 },
+                { sla.ceilings(sla.TIERS, sla.PRIORITIES, "standard", "high") })
+    assert.same({ 0.0005, 0.002, 4000 },
+                { sla.ceilings(sla.TIERS, sla.PRIORITIES, "free", "low") })
+  end)
+end)
