@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -183,22 +184,26 @@ static int conn_parse(hconn *c)
 {
     sy_hreq *r = c->req;
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer_iovec v[8];
-    int n = evbuffer_peek(in, -1, NULL, v, 8);
-    size_t used = 0;
-    for (int i = 0; i < n && i < 8; i++) {
-        if (v[i].iov_len == 0) continue;
-        r->got_bytes = 1;
-        size_t k = http_parser_execute(&c->parser, &c->hc->settings, v[i].iov_base, v[i].iov_len);
-        used += k;
-        if (r->complete) break;
-        if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
-            evbuffer_drain(in, used);
-            req_finish(r, r->aborted ? SY_HC_EABORT : SY_HC_ERESET);
-            return 1;
+    while (evbuffer_get_length(in) > 0 && !r->complete) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(in, -1, NULL, v, 8);
+        size_t used = 0;
+        for (int i = 0; i < n && i < 8; i++) {
+            if (v[i].iov_len == 0) continue;
+            r->got_bytes = 1;
+            size_t k = http_parser_execute(&c->parser, &c->hc->settings, v[i].iov_base,
+                                           v[i].iov_len);
+            used += k;
+            if (r->complete) break;
+            if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
+                evbuffer_drain(in, used);
+                req_finish(r, r->aborted ? SY_HC_EABORT : SY_HC_ERESET);
+                return 1;
+            }
         }
+        evbuffer_drain(in, used);
+        if (used == 0) break;
     }
-    evbuffer_drain(in, used);
     if (r->complete) {
         if (evbuffer_get_length(in) > 0) r->keepalive = 0; /* unexpected extra bytes */
         req_finish(r, SY_HC_OK);
@@ -220,6 +225,17 @@ static void on_read(struct bufferevent *bev, void *arg)
 }
 
 static void start_on(sy_hreq *r, hconn *c);
+
+/* The timer for a connection being opened: the connect timeout, within the deadline. */
+static void arm_connect_timer(sy_hreq *r)
+{
+    uint64_t now = sy_now_ns();
+    uint64_t left = r->deadline_ns > now ? (r->deadline_ns - now) / 1000000u : 0;
+    uint64_t ms = (uint64_t)r->connect_timeout_ms < left ? (uint64_t)r->connect_timeout_ms : left;
+    struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
+    evtimer_del(r->timer);
+    evtimer_add(r->timer, &tv);
+}
 static int open_conn(sy_hreq *r);
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -250,15 +266,20 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             return;
         }
     }
-    if (!r->got_bytes && r->reused && !r->retried) {
-        /* the server closed a pooled connection we had just picked: try a fresh one */
+    if (!r->got_bytes && r->reused && !r->retried &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == r->head.len + r->len) {
+        /* a pooled connection closed before any byte of the request left: the server never
+         * saw it, so a fresh connection is safe. Once bytes left, the upstream may have
+         * acted on them (and billed them): no blind resend. */
         r->retried = 1;
         r->conn = NULL;
         conn_free(c);
         if (open_conn(r) != 0) {
             r->pending_err = SY_HC_ECONNECT;
             event_active(r->timer, EV_TIMEOUT, 0);
+            return;
         }
+        arm_connect_timer(r);
         return;
     }
     req_finish(r, SY_HC_ERESET);
@@ -402,15 +423,24 @@ sy_hreq *sy_hclient_post(sy_hclient *hc, const sy_hurl *url, const char *path_su
         req_free(r);
         return NULL;
     }
-    /* the warmest idle connection to this host:port, if any */
+    /* the warmest idle connection to this host:port that is still open (a peek sees the
+     * server's close before we send anything on it) */
     hconn *c = NULL;
-    for (hconn **pp = &hc->idle; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->key, url->hosthdr) == 0) {
-            c = *pp;
-            *pp = c->next;
-            hc->nidle--;
+    for (hconn **pp = &hc->idle; *pp;) {
+        if (strcmp((*pp)->key, url->hosthdr) != 0) {
+            pp = &(*pp)->next;
+            continue;
+        }
+        hconn *cand = *pp;
+        *pp = cand->next;
+        hc->nidle--;
+        char b;
+        ssize_t got = recv(bufferevent_getfd(cand->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c = cand;
             break;
         }
+        conn_free(cand); /* closed (0), broken (<0) or unexpected bytes (>0) */
     }
     int ms = connect_timeout_ms < timeout_ms ? connect_timeout_ms : timeout_ms;
     if (c) {

@@ -84,7 +84,11 @@ static int sse_feed(oa_state *s, const char *p, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         if (c != '\n') {
-            if (sy_buf_append(&s->line, &c, 1)) return -1;
+            if (s->line.len >= MAX_BODY || sy_buf_append(&s->line, &c, 1)) {
+                snprintf(s->invalid_msg, sizeof s->invalid_msg,
+                         "upstream stream line longer than %u bytes", MAX_BODY);
+                return -1;
+            }
             continue;
         }
         size_t len = s->line.len;
@@ -96,6 +100,11 @@ static int sse_feed(oa_state *s, const char *p, size_t n)
         } else if (strncmp(l, "data:", 5) == 0) {
             const char *v = l + 5;
             if (*v == ' ') v++;
+            if (s->data.len + len > MAX_BODY) {
+                snprintf(s->invalid_msg, sizeof s->invalid_msg,
+                         "upstream stream event larger than %u bytes", MAX_BODY);
+                return -1;
+            }
             if (s->data.len) sy_buf_append(&s->data, "\n", 1);
             sy_buf_puts(&s->data, v);
         }
@@ -289,6 +298,15 @@ static int start_hclient(oa_state *s, sy_attempt *a)
     return s->hreq ? SY_OK : SY_ENOMEM;
 }
 
+/* Appends a header line; on failure the list so far stays (and is freed with the state). */
+static int add_header(oa_state *s, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(s->headers, line);
+    if (!l) return -1;
+    s->headers = l;
+    return 0;
+}
+
 int sy_prov_openai_start(sy_attempt *a)
 {
     const sy_provider_cfg *p = a->model->provider;
@@ -324,19 +342,19 @@ int sy_prov_openai_start(sy_attempt *a)
     s->easy = sy_upstream_easy(a->env->up);
     if (!s->easy) goto oom;
     snprintf(url, sizeof url, "%s/chat/completions", p->base_url);
-    s->headers = curl_slist_append(s->headers, "Content-Type: application/json");
-    s->headers = curl_slist_append(s->headers, a->stream ? "Accept: text/event-stream"
-                                                         : "Accept: application/json");
-    s->headers = curl_slist_append(s->headers, "Expect:");
+    if (add_header(s, "Content-Type: application/json") ||
+        add_header(s, a->stream ? "Accept: text/event-stream" : "Accept: application/json") ||
+        add_header(s, "Expect:"))
+        goto oom;
     if (p->api_key) {
         sy_buf auth;
         sy_buf_init(&auth);
         sy_buf_printf(&auth, "Authorization: Bearer %s", p->api_key);
-        s->headers = curl_slist_append(s->headers, auth.data);
-        memset(auth.data, 0, auth.len);
+        int bad = !auth.data || add_header(s, auth.data);
+        if (auth.data) memset(auth.data, 0, auth.len);
         sy_buf_free(&auth);
+        if (bad) goto oom;
     }
-    if (!s->headers) goto oom;
     CURL *e = s->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);

@@ -41,15 +41,17 @@ const char *sy_outcome_name(int outcome)
 
 int sy_answer_take(sy_answer *ans, char *text, size_t len)
 {
-    sy_json_member m[16];
     sy_json_top top;
-    if (!text || sy_json_scan(text, len, m, 16, &top, NULL) != 0 || top.type != 'o') return -1;
-    const sy_json_member *choices = sy_json_find(text, m, top.n, "choices");
-    if (!choices || choices->type != 'a') return -1;
-    const sy_json_member *model = sy_json_find(text, m, top.n, "model");
+    sy_json_member choices, model;
+    if (!text || sy_json_scan(text, len, NULL, 0, &top, NULL) != 0 || top.type != 'o') return -1;
+    /* walk every member: "choices" or "model" may come after any number of others */
+    if (!sy_json_get(text, top.start, top.end - top.start, "choices", &choices) ||
+        choices.type != 'a')
+        return -1;
+    int has_model = sy_json_get(text, top.start, top.end - top.start, "model", &model);
     ans->json = text;
     ans->len = len;
-    ans->model_off = model ? (long)model->val_off : -1;
-    ans->model_len = model ? (long)model->val_len : 0;
+    ans->model_off = has_model ? (long)model.val_off : -1;
+    ans->model_len = has_model ? (long)model.val_len : 0;
     return 0;
 }
