@@ -190,6 +190,13 @@ const char *sy_json_str(const cJSON *root, const char *path);
 /* The number at path, or def if absent / not a number. */
 double sy_json_num(const cJSON *root, const char *path, double def);
 
+/* Whether a gateway log holds an ASan/UBSan report (a sanitized build writes them there). A
+ * clean log proves nothing; a report is a failure. */
+static inline int sy_it_sanitizer_report(const char *log)
+{
+    return log && (strstr(log, "Sanitizer") || strstr(log, "runtime error:"));
+}
+
 /* ==== running a subset ================================================================= */
 
 /* SY_ITEST_ONLY=<substring> runs only the tests whose name contains it. */

@@ -251,7 +251,7 @@ static void genv_down(genv *e)
     /* A gateway built with -DSY_SANITIZE=ON reports memory errors and leaks in its log. Only
      * a finding counts (as a failure): a clean log is no evidence of anything. */
     log = e->gw.proc.pid > 0 ? sy_it_read_file(e->log, NULL) : NULL;
-    if (log && (strstr(log, "Sanitizer") || strstr(log, "runtime error:"))) {
+    if (sy_it_sanitizer_report(log)) {
         CHECK(!"gateway log free of sanitizer reports");
         fprintf(stderr, "---- gateway log ----\n%s\n----\n", log);
     }

@@ -98,6 +98,12 @@ TEST(live_stats_reach_policies_across_workers)
     cJSON_Delete(j);
     sy_resp_free(&r);
     sy_gw_stop(&g);
+    char *text = sy_it_read_file(log, NULL);
+    if (sy_it_sanitizer_report(text)) {
+        CHECK(!"gateway log free of sanitizer reports");
+        fprintf(stderr, "---- gateway log ----\n%s\n----\n", text);
+    }
+    free(text);
 }
 
 int main(int argc, char **argv)

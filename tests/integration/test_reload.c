@@ -193,7 +193,7 @@ static void renv_down(renv *e)
         e->gw_stopped = 1;
     }
     log = e->gw.proc.pid > 0 ? sy_it_read_file(e->log, NULL) : NULL;
-    if (log && (strstr(log, "Sanitizer") || strstr(log, "runtime error:"))) {
+    if (sy_it_sanitizer_report(log)) {
         CHECK(!"gateway log free of sanitizer reports");
         fprintf(stderr, "---- gateway log ----\n%s\n----\n", log);
     }

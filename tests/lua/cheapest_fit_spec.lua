@@ -1,9 +1,7 @@
 -- cheapest_fit_spec.lua — policies/cheapest_fit.lua through the real engine (tests/fixtures/policies.lua).
 local H = dofile((os.getenv("SY_SOURCE_DIR") or ".") .. "/tests/fixtures/spec_helper.lua")
 
-local TOOLS = { { type = "function", ["function"] = { name = "f", parameters = {} } } }
-local IMAGE = { { type = "text", text = "What is in this picture?" },
-                { type = "image_url", image_url = { url = "data:image/png;base64,iVBORw0KGgo=" } } }
+local TOOLS, IMAGE = H.TOOLS, H.IMAGE
 
 describe("policies/cheapest_fit.lua", function()
   local engine

@@ -3,9 +3,7 @@
 -- answers README.md shows.
 local H = dofile((os.getenv("SY_SOURCE_DIR") or ".") .. "/tests/fixtures/spec_helper.lua")
 
-local TOOLS = { { type = "function", ["function"] = { name = "f", parameters = {} } } }
-local IMAGE = { { type = "text", text = "What is in this picture?" },
-                { type = "image_url", image_url = { url = "data:image/png;base64,iVBORw0KGgo=" } } }
+local TOOLS, IMAGE = H.TOOLS, H.IMAGE
 local HARD = "Analyse this architecture step by step"
 
 describe("policies/composite.lua", function()
