@@ -249,15 +249,6 @@ fail:
     return -1;
 }
 
-const sy_json_member *sy_json_find(const char *text, const sy_json_member *members, int n,
-                                   const char *key)
-{
-    size_t klen = strlen(key);
-    for (int i = 0; i < n; i++)
-        if (members[i].key_len == klen && memcmp(text + members[i].key_off, key, klen) == 0)
-            return &members[i];
-    return NULL;
-}
 
 /* ============================================================ walking validated text */
 

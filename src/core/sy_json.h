@@ -28,9 +28,6 @@ typedef struct sy_json_top {
 int sy_json_scan(const char *text, size_t len, sy_json_member *members, int max,
                  sy_json_top *top, size_t *err_at);
 
-/* The recorded member whose (unescaped ASCII) key equals key, or NULL. */
-const sy_json_member *sy_json_find(const char *text, const sy_json_member *members, int n,
-                                   const char *key);
 
 /* ---- walking text that sy_json_scan has already validated ------------------------------
  * No validation here: these only skip and decode, so they must only see validated text. */

@@ -316,12 +316,14 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
     if (!retryable(outcome, status)) {
         /* the client's request is at fault: return the upstream's answer as it is */
         add_routing_headers(c, a->model);
-        cJSON *err = body ? cJSON_Parse(body) : NULL;
-        if (cJSON_IsObject(err) && cJSON_GetObjectItemCaseSensitive(err, "error"))
-            sy_http_respond(c->req, status, "application/json", body, strlen(body));
+        size_t blen = body ? strlen(body) : 0;
+        sy_json_top top;
+        sy_json_member err;
+        if (body && sy_json_scan(body, blen, NULL, 0, &top, NULL) == 0 && top.type == 'o' &&
+            sy_json_get(body, top.start, top.end - top.start, "error", &err))
+            sy_http_respond(c->req, status, "application/json", body, blen);
         else
             respond_error(c->req, status, message, NULL, "upstream_error");
-        cJSON_Delete(err);
         call_free(c);
         return;
     }

@@ -20,7 +20,6 @@ struct sy_upstream {
     struct event_base *base;
     struct event *timer;
     struct event *kick;   /* a zero timeout: run in this loop pass, without a poll */
-    int active;
 };
 
 typedef struct xfer {
@@ -46,7 +45,6 @@ static void check_done(sy_upstream *up)
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         curl_multi_remove_handle(up->multi, easy);
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-        up->active--;
         if (x) {
             sy_upstream_done_cb done = x->done;
             void *ud = x->ud;
@@ -171,7 +169,6 @@ int sy_upstream_add(sy_upstream *up, CURL *easy, sy_upstream_done_cb done, void 
         free(x);
         return SY_EINVAL;
     }
-    up->active++;
     return SY_OK;
 }
 
@@ -185,7 +182,6 @@ void sy_upstream_cancel(sy_upstream *up, CURL *easy)
     curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     curl_multi_remove_handle(up->multi, easy);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-    up->active--;
     free(x);
 }
 
@@ -204,9 +200,4 @@ void sy_upstream_release(sy_upstream *up, CURL *easy)
     } else {
         curl_easy_cleanup(easy);
     }
-}
-
-int sy_upstream_active(const sy_upstream *up)
-{
-    return up->active;
 }

@@ -26,7 +26,5 @@ CURL *sy_upstream_easy(sy_upstream *up);
 /* Returns a handle that is not in a transfer to the pool (or frees it when the pool is
  * full). NULL is a no-op. */
 void sy_upstream_release(sy_upstream *up, CURL *easy);
-/* Transfers in flight. */
-int sy_upstream_active(const sy_upstream *up);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "tokens/sy_tokens.h"
 
-#define CJSON_MAX_DEPTH 64
+#define JSON_MAX_DEPTH 64
 
 sy_policy_vm *sy_vm_of(lua_State *L)
 {
@@ -49,7 +49,7 @@ static void push_json(lua_State *L, const char *text, const sy_json_member *v, i
     sy_json_iter it;
     sy_json_member m;
     sy_buf b;
-    if (depth > CJSON_MAX_DEPTH) {
+    if (depth > JSON_MAX_DEPTH) {
         lua_pushnil(L);
         return;
     }
