@@ -14,7 +14,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Everything the build and the tests need, as Debian 12 package names.
 DEPS := build-essential cmake pkg-config libluajit-5.1-dev luajit libcurl4-openssl-dev \
-        libcjson-dev lua-cjson lua-busted libevent-dev libhttp-parser-dev curl
+        libcjson-dev lua-cjson lua-busted libevent-dev libhttp-parser-dev curl \
+        libpcre2-dev unicode-data
 # Extra tools for `make bench` (never libnginx-mod-http-lua: it removes libluajit-5.1-dev).
 BENCH_DEPS := nginx wrk
 
