@@ -7,6 +7,8 @@
 
 #include "switchyard.h"
 
+int sy_schema_cli(int argc, char **argv); /* src/schema/sy_schema.h (keeps cJSON.h out) */
+
 static sy_engine *g_serving; /* the engine a signal stops (CLI only, never the library) */
 
 static void usage(FILE *f)
@@ -20,6 +22,8 @@ static void usage(FILE *f)
             "  check FILE            validate a config and every policy it names (like nginx -t)\n"
             "  route --config FILE [--route NAME] [--explain] [REQUEST.json|-]\n"
             "                        print the routing decision for a request, calling no upstream\n"
+            "  validate [--draft 7|2020-12] [--format] SCHEMA.json [INSTANCE.json|-]\n"
+            "                        check JSON against a JSON Schema (exit 0 valid, 1 invalid)\n"
             "  version               print the version\n");
 }
 
@@ -197,6 +201,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv);
     if (strcmp(cmd, "check") == 0) return cmd_check(argc, argv);
     if (strcmp(cmd, "route") == 0) return cmd_route(argc, argv);
+    if (strcmp(cmd, "validate") == 0) return sy_schema_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("switchyard %s\n", sy_version());
         return 0;
