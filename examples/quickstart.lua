@@ -53,6 +53,8 @@ model {
 
 -- "auto" is a virtual model: its policy picks a real one per request (client metadata, then
 -- heuristics on the prompt, SLA ceilings, context and capability fit; a cascade when unsure).
+-- A request too long for every model the policy chose is a 400 context_length_exceeded; add
+-- truncate = "drop_oldest" (or "middle_out") to trim old turns instead.
 route { name = "auto", policy = "../policies/composite.lua", default = "large" }
 -- "starter" is the first policy to read and copy: a dozen lines of rules.
 route { name = "starter", policy = "../policies/starter.lua", default = "large" }

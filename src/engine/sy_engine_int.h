@@ -81,9 +81,30 @@ char *sy_gateway_models_json(const sy_config *cfg, size_t *len);
 
 /* sy_engine.c: the decision as JSON (shared by sy_engine_route, POST /v1/route) */
 void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
-                      const sy_decision *dec, long tokens);
+                      const sy_decision *dec, const sy_chat *chat);
 /* Appends ,"candidates":[...] before the closing brace of a decision built above. */
 void sy_decision_explain(sy_buf *out, const sy_config *cfg, const sy_chat *chat,
-                         const sy_decision *dec, long tokens);
+                         const sy_decision *dec);
+
+/* sy_context.c: context windows */
+typedef struct sy_fit {
+    const sy_model *model;
+    long prompt;     /* prompt tokens for the model's tokenizer; -1 when not counted (a cheap
+                        upper bound already showed that it fits) */
+    long output;     /* max_tokens (max_completion_tokens), else the model's output_reserve */
+    long need;       /* prompt + output, -1 when not counted */
+    int fits;
+    int estimate;    /* the model's tokenizer is unknown: prompt is an estimate */
+} sy_fit;
+void sy_fit_check(const sy_chat *c, const sy_model *m, int force_count, sy_fit *f);
+/* Keeps the models of dec that fit, in order; each one dropped is appended to skipped as
+ * "id:context(NEED>WINDOW)" and the one with the largest window goes to *largest_miss
+ * (whose model must start NULL). Returns how many are kept. */
+int sy_fit_chain(const sy_chat *c, sy_decision *dec, sy_buf *skipped, sy_fit *largest_miss);
+/* A body of c with messages removed (or, for middle_out, one message's middle cut) so that
+ * it fits m. 0 with the body in out and a summary for the x-switchyard-truncation header in
+ * info, or -1 with the reason in why. */
+int sy_truncate(const sy_chat *c, const sy_model *m, int strategy, sy_buf *out, char *info,
+                size_t infolen, char *why, size_t whylen);
 
 #endif

@@ -67,6 +67,9 @@ typedef struct sy_call {
     struct event *deadline;
     char request_id[64];
     sy_buf scratch;
+    char *skipped;               /* models left out for their context window, or NULL */
+    char truncation[256];        /* what truncation did, "" when none */
+    sy_buf body2;                /* the truncated body c->chat reads, when truncated */
 } sy_call;
 
 static void attempt_ended(sy_call *c, int ok, int cancelled);
@@ -82,6 +85,8 @@ static void call_free(sy_call *c)
     sy_config_unref(c->cfg);
     sy_chat_free(&c->chat);
     sy_buf_free(&c->scratch);
+    sy_buf_free(&c->body2);
+    free(c->skipped);
     free(c);
 }
 
@@ -103,6 +108,8 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
     } else {
         sy_http_add_header(req, "x-switchyard-route", "direct");
     }
+    if (c->skipped) sy_http_add_header(req, "x-switchyard-skipped", c->skipped);
+    if (c->truncation[0]) sy_http_add_header(req, "x-switchyard-truncation", c->truncation);
     if (c->ntries) {
         sy_buf local; /* not c->scratch: it may hold the body being answered */
         sy_buf *b = &local;
@@ -517,10 +524,84 @@ static sy_call *call_decided(sy_worker *w, sy_http_req *req)
     return c;
 }
 
+/* 400 context_length_exceeded with the numbers, in the error object too. */
+static void respond_too_long(sy_call *c, const sy_fit *f, const char *why)
+{
+    char msg[700];
+    const char *est = f->estimate ? " (estimated: its tokenizer is unknown)" : "";
+    int n = snprintf(msg, sizeof msg,
+                     "This request needs %ld tokens (%ld prompt%s + %ld output) but the largest "
+                     "context window among its models is %lld tokens (%s). ",
+                     f->need, f->prompt, est, f->output, (long long)f->model->context_window,
+                     f->model->id);
+    if (n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, "%s",
+                 why ? why
+                     : "Shorten the messages, lower max_tokens, or give the route a truncate "
+                       "strategy (drop_oldest, middle_out).");
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_error_body(&b, msg, "invalid_request_error", "messages", "context_length_exceeded");
+    if (b.len >= 2) { /* the numbers for programs: inside the error object */
+        b.len -= 2;
+        sy_buf_printf(&b, ",\"prompt_tokens\":%ld,\"output_tokens\":%ld,\"context_window\":%lld,"
+                          "\"tokens_estimated\":%s,\"largest_model\":",
+                      f->prompt, f->output, (long long)f->model->context_window,
+                      f->estimate ? "true" : "false");
+        sy_buf_json_str(&b, f->model->id);
+        sy_buf_puts(&b, "}}");
+    }
+    add_routing_headers(c, NULL);
+    sy_http_respond(c->req, 400, "application/json", b.data, b.len);
+    sy_buf_free(&b);
+}
+
+/* Leaves out of the chain the models whose context window the request does not fit; when
+ * none fits, truncates the request (if the route asks for it) or answers 400. Returns 0 to
+ * go on, -1 when the request has been answered. */
+static int fit_context(sy_call *c)
+{
+    sy_decision orig = c->dec;
+    sy_fit miss = {0};
+    sy_buf skipped;
+    sy_buf_init(&skipped);
+    int kept = sy_fit_chain(&c->chat, &c->dec, &skipped, &miss);
+    if (skipped.len) c->skipped = sy_buf_steal(&skipped);
+    sy_buf_free(&skipped);
+    if (kept > 0) return 0;
+
+    char why[400] = "";
+    if (c->route && c->route->truncate) {
+        sy_chat nc;
+        sy_chat_error perr;
+        if (sy_truncate(&c->chat, miss.model, c->route->truncate, &c->body2, c->truncation,
+                        sizeof c->truncation, why, sizeof why) == 0 &&
+            sy_chat_parse(&nc, c->body2.data, c->body2.len, &perr) == 0) {
+            sy_chat_free(&c->chat);
+            c->chat = nc;
+            c->dec = orig;
+            free(c->skipped);
+            c->skipped = NULL;
+            sy_buf_init(&skipped);
+            sy_fit none = {0};
+            kept = sy_fit_chain(&c->chat, &c->dec, &skipped, &none);
+            if (skipped.len) c->skipped = sy_buf_steal(&skipped);
+            sy_buf_free(&skipped);
+            if (kept > 0) return 0;
+            snprintf(why, sizeof why, "truncation did not make it fit");
+        }
+        c->truncation[0] = '\0';
+    }
+    respond_too_long(c, &miss, why[0] ? why : NULL);
+    call_free(c);
+    return -1;
+}
+
 static void chat_completions(sy_worker *w, sy_http_req *req)
 {
     sy_call *c = call_decided(w, req);
     if (!c) return;
+    if (fit_context(c) != 0) return;
     sy_http_req_set_abort_cb(req, on_client_abort, c);
     c->deadline = evtimer_new(w->base, on_deadline, c);
     if (c->deadline) {
@@ -539,10 +620,9 @@ static void route_only(sy_worker *w, sy_http_req *req)
     if (!c) return;
     sy_buf out;
     sy_buf_init(&out);
-    long tokens = sy_tokens_estimate_request(&c->chat);
-    sy_decision_json(&out, c->route, c->route ? c->policy_id : NULL, &c->dec, tokens);
+    sy_decision_json(&out, c->route, c->route ? c->policy_id : NULL, &c->dec, &c->chat);
     if (strstr(sy_http_req_query(req), "explain=1") || strstr(sy_http_req_query(req), "explain=true"))
-        sy_decision_explain(&out, c->cfg, &c->chat, &c->dec, tokens);
+        sy_decision_explain(&out, c->cfg, &c->chat, &c->dec);
     sy_http_respond(req, 200, "application/json", out.data, out.len);
     sy_buf_free(&out);
     call_free(c);

@@ -193,8 +193,16 @@ static int l_req_index(lua_State *L)
         }
         lua_pushlstring(L, b.data ? b.data : "", b.len);
         sy_buf_free(&b);
-    } else if (strcmp(k, "tokens") == 0) {
-        lua_pushinteger(L, sy_tokens_estimate_request(c));
+    } else if (strcmp(k, "tokens") == 0 || strcmp(k, "tokenizer") == 0) {
+        /* counted with the tokenizer of the route's default model (of the model itself when
+         * a model is asked for by name); sy.tokens(model, req) counts for any other */
+        const sy_route *r = sy_config_route(vm->cfg, req->model);
+        const sy_model *dm = r ? r->default_model : sy_config_model(vm->cfg, req->model);
+        int kind = dm ? dm->tok_kind : SY_TOK_O200K;
+        if (k[5] == 's')
+            lua_pushinteger(L, sy_tokens_request(c, kind));
+        else
+            lua_pushstring(L, sy_tok_kind_name(kind));
     } else if (strcmp(k, "max_tokens") == 0) {
         long mt = sy_chat_max_tokens(c);
         if (mt >= 0)
@@ -387,6 +395,8 @@ static void push_model(lua_State *L, const sy_model *m)
     lua_setfield(L, -2, "latency_p95");
     lua_pushstring(L, m->tokenizer);
     lua_setfield(L, -2, "tokenizer");
+    lua_pushnumber(L, (lua_Number)m->output_reserve);
+    lua_setfield(L, -2, "output_reserve");
     lua_createtable(L, 0, 4);
     static const char *const caps[] = {"json", "tools", "vision", "stream"};
     for (int i = 0; i < 4; i++) {
@@ -625,8 +635,36 @@ static int l_list_ids(lua_State *L)
     return 1;
 }
 
-/* sy.cost(model, req) → estimated USD for this request on that model: prompt tokens at the
- * input price, req.max_tokens (else min(max_output, 512)) at the output price. */
+/* The live request when the table at idx is its view (not a copy or a made-up table). */
+static const sy_chat *live_chat_at(lua_State *L, sy_policy_vm *vm, int idx)
+{
+    if (!vm->cur || !lua_istable(L, idx)) return NULL;
+    lua_pushlightuserdata(L, (void *)&REQ_GEN_KEY);
+    lua_rawget(L, idx);
+    unsigned gen = (unsigned)lua_tointeger(L, -1);
+    int live = !lua_isnil(L, -1) && gen == vm->req_gen;
+    lua_pop(L, 1);
+    return live ? vm->cur->chat : NULL;
+}
+
+/* sy.tokens(model, req) → the request's prompt tokens for that model's tokenizer, and
+ * whether the count is an estimate (a model whose tokenizer is unknown). */
+static int l_tokens(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    const char *id = model_name_at(L, 1);
+    const sy_model *m = id ? sy_config_model(vm->cfg, id) : NULL;
+    if (!m) return sy_policy_api_error(L, "sy.tokens: unknown model");
+    const sy_chat *c = live_chat_at(L, vm, 2);
+    if (!c) return sy_policy_api_error(L, "sy.tokens: the second argument must be the req of this call");
+    lua_pushinteger(L, sy_tokens_request(c, m->tok_kind));
+    lua_pushboolean(L, m->tok_kind == SY_TOK_ESTIMATE);
+    return 2;
+}
+
+/* sy.cost(model, req) → estimated USD for this request on that model: prompt tokens (for
+ * that model's tokenizer when req is the live request, else req.tokens) at the input price,
+ * req.max_tokens (else the model's output_reserve) at the output price. */
 static int l_cost(lua_State *L)
 {
     sy_policy_vm *vm = sy_vm_of(L);
@@ -634,11 +672,14 @@ static int l_cost(lua_State *L)
     const sy_model *m = id ? sy_config_model(vm->cfg, id) : NULL;
     if (!m) return sy_policy_api_error(L, "sy.cost: unknown model");
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "tokens");
+    const sy_chat *c = live_chat_at(L, vm, 2);
+    if (c)
+        lua_pushinteger(L, sy_tokens_request(c, m->tok_kind));
+    else
+        lua_getfield(L, 2, "tokens");
     double in = lua_tonumber(L, -1);
     lua_getfield(L, 2, "max_tokens");
-    double out = lua_isnumber(L, -1) ? lua_tonumber(L, -1)
-                                     : (double)(m->max_output < 512 ? m->max_output : 512);
+    double out = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : (double)m->output_reserve;
     lua_pop(L, 2);
     lua_pushnumber(L, (in * m->price_in + out * m->price_out) / 1000.0);
     return 1;
@@ -687,7 +728,7 @@ void sy_policy_api_open(sy_policy_vm *vm)
     static const luaL_Reg fns[] = {{"pick", l_pick},     {"chain", l_chain},
                                    {"cascade", l_cascade}, {"hedge", l_hedge},
                                    {"model", l_model},   {"models", l_models},
-                                   {"cost", l_cost},
+                                   {"cost", l_cost},     {"tokens", l_tokens},
                                    {"log", l_log},       {"now", l_now},
                                    {NULL, NULL}};
     lua_State *L = vm->L;
@@ -769,13 +810,13 @@ static int read_constraints(sy_policy_vm *vm, int idx, sy_decision *out, char *e
         out->deadline_ms = (int)lua_tonumber(L, -1);
     }
     if (!out->require_caps && out->max_cost <= 0) return SY_OK;
-    long tokens = vm->cur ? sy_tokens_estimate_request(vm->cur->chat) : 0;
     long max_out = vm->cur ? sy_chat_max_tokens(vm->cur->chat) : -1;
     int kept = 0;
     size_t dl = 0;
     for (int i = 0; i < out->n; i++) {
         const sy_model *m = out->models[i];
-        long o = max_out >= 0 ? max_out : (m->max_output < 512 ? m->max_output : 512);
+        long o = max_out >= 0 ? max_out : (long)m->output_reserve;
+        long tokens = vm->cur ? sy_tokens_request(vm->cur->chat, m->tok_kind) : 0;
         double cost = ((double)tokens * m->price_in + (double)o * m->price_out) / 1000.0;
         const char *why = NULL;
         if ((m->caps & out->require_caps) != out->require_caps)

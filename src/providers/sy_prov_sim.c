@@ -234,7 +234,7 @@ int sy_prov_sim_start(sy_attempt *a)
     uint64_t seed = sy_hash64(m->id, strlen(m->id), m->provider->seed);
     s->rng = sy_hash64(c->text + c->messages.val_off, c->messages.val_len, seed);
 
-    s->prompt_tokens = sy_tokens_estimate_request(c);
+    s->prompt_tokens = sy_tokens_request(c, m->tok_kind);
     s->ntokens = cfg->out_min + (int)(uniform(&s->rng) * (cfg->out_max - cfg->out_min + 1));
     long mt = sy_chat_max_tokens(c);
     if (mt >= 1 && mt < s->ntokens) {

@@ -12,6 +12,7 @@
 #include "core/sy_url.h"
 
 enum { SY_PROV_OPENAI = 1, SY_PROV_SIM = 2 };
+enum { SY_TRUNC_NONE = 0, SY_TRUNC_DROP_OLDEST = 1, SY_TRUNC_MIDDLE_OUT = 2 };
 
 enum {
     SY_CAP_JSON = 1u << 0,
@@ -67,7 +68,9 @@ typedef struct sy_model {
     int64_t context_window;
     int64_t max_output;
     unsigned caps;           /* SY_CAP_* */
-    char *tokenizer;
+    char *tokenizer;         /* "cl100k_base", "o200k_base" or "estimate" */
+    int tok_kind;            /* SY_TOK_* (tokens/sy_tokens.h) */
+    int64_t output_reserve;  /* output tokens assumed when a request sets no max_tokens */
     double lat_p50_ms, lat_p95_ms;
     char **tags;
     int ntags;
@@ -87,6 +90,7 @@ typedef struct sy_route {
     sy_model *default_model; /* used when the policy fails */
     int budget_us;           /* per call of route() */
     char *options_json;      /* the route's `options` table as JSON, or NULL */
+    int truncate;            /* SY_TRUNC_*: what to do when no candidate's context fits */
     const char *file;
     int line;
 } sy_route;

@@ -19,6 +19,7 @@
  *   fail_after_chunks=K       stream: K content events, then the connection closes (FIN) with
  *                             no terminating chunk and no [DONE]; K >= chunks sends them all
  *   stall_ms=N                stream: headers first, then N ms before the first event
+ *   echo=1                    the answer text is the request's "messages" array as JSON
  *   content=TEXT              URL-decoded ('+' is a space) answer text; default
  *                             "Hello from <model string as received>"
  * Precedence: delay, then reset, then status (>= 300 or < 200), then garbage, then the
@@ -122,6 +123,7 @@ typedef struct mock_opts {
     int fail_after_chunks; /* -1 = never */
     int stall_ms;
     char *content; /* decoded, owned, or NULL */
+    int echo;      /* answer with the request's "messages" array as JSON text */
 } mock_opts;
 
 /* A request answered from timers. Owned by its worker's active list until finished or
@@ -527,6 +529,8 @@ static void opts_parse(mock_opts *o, const char *model)
             o->retry_after = n;
         else if (strcmp(k, "delay_ms") == 0)
             o->delay_ms = n < 0 ? 0 : n;
+        else if (strcmp(k, "echo") == 0)
+            o->echo = n;
         else if (strcmp(k, "reset") == 0)
             o->reset = n;
         else if (strcmp(k, "garbage") == 0)
@@ -910,7 +914,9 @@ static void handle_chat(worker *w, struct evhttp_request *req)
     js = cJSON_GetObjectItemCaseSensitive(root, "stream");
     jso = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     pt = prompt_tokens(root);
-    if (o.content) {
+    if (o.echo) {
+        answer = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "messages"));
+    } else if (o.content) {
         answer = strdup(o.content);
     } else {
         size_t n = strlen(model) + sizeof "Hello from ";
