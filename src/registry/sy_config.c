@@ -449,12 +449,15 @@ static unsigned cap_bit(const char *name)
 
 static void load_sim(loader *ld, decl *d, sy_model *m)
 {
-    static const char *const known[] = {"failure_rate", "failure_status", "ttft",
-                                        "tokens_per_second", "output_tokens", NULL};
+    static const char *const known[] = {"failure_rate",      "failure_status",  "ttft",
+                                        "tokens_per_second", "output_tokens",   "invalid_json_rate",
+                                        "fenced_json_rate",  NULL};
     char k[160];
     decl sub;
     check_known_keys(ld, d, known);
     read_number(ld, d, "failure_rate", 0, 1, &m->sim.failure_rate);
+    read_number(ld, d, "invalid_json_rate", 0, 1, &m->sim.invalid_json_rate);
+    read_number(ld, d, "fenced_json_rate", 0, 1, &m->sim.fenced_json_rate);
     read_int32(ld, d, "failure_status", 400, 599, &m->sim.failure_status);
     read_number(ld, d, "tokens_per_second", 0.001, 1e6, &m->sim.tokens_per_s);
     if (open_sub(ld, d, "ttft", &sub, k, sizeof k) == 1) {
@@ -609,8 +612,9 @@ static char *read_file(const char *path, size_t *len, int *err)
 
 static void load_route(loader *ld, decl *d, sy_route *r)
 {
-    static const char *const known[] = {"name",    "policy",   "default", "budget_ms",
-                                        "options", "truncate", NULL};
+    static const char *const known[] = {"name",     "policy",   "default",
+                                        "budget_ms", "options", "truncate",
+                                        "on_schema_failure", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -670,6 +674,21 @@ static void load_route(loader *ld, decl *d, sy_route *r)
         }
     }
     free(trunc);
+    char *osf = NULL;
+    if (read_string(ld, d, "on_schema_failure", &osf) == 1) {
+        if (strcmp(osf, "escalate") == 0)
+            r->on_schema_failure = SY_SCHEMA_ESCALATE;
+        else if (strcmp(osf, "retry") == 0)
+            r->on_schema_failure = SY_SCHEMA_RETRY;
+        else if (strcmp(osf, "pass") == 0)
+            r->on_schema_failure = SY_SCHEMA_PASS;
+        else {
+            keyname(k, sizeof k, d, "on_schema_failure");
+            problem(ld, NULL, d->line, k, "unknown action \"%s\" (known: escalate, retry, pass)",
+                    osf);
+        }
+    }
+    free(osf);
     if (read_string(ld, d, "default", &def) == 0) {
         keyname(k, sizeof k, d, "default");
         problem(ld, NULL, d->line, k, "is required (the model used when the policy fails)");

@@ -13,6 +13,8 @@
 
 enum { SY_PROV_OPENAI = 1, SY_PROV_SIM = 2 };
 enum { SY_TRUNC_NONE = 0, SY_TRUNC_DROP_OLDEST = 1, SY_TRUNC_MIDDLE_OUT = 2 };
+/* what a route does with an answer that breaks the request's JSON schema */
+enum { SY_SCHEMA_ESCALATE = 0, SY_SCHEMA_RETRY = 1, SY_SCHEMA_PASS = 2 };
 
 enum {
     SY_CAP_JSON = 1u << 0,
@@ -43,6 +45,8 @@ typedef struct sy_sim_cfg {
     double ttft_p50_ms, ttft_p95_ms; /* default: a third of the model's latency profile */
     double tokens_per_s;     /* streaming pace, default 80 */
     int out_min, out_max;    /* answer length in tokens, default 12..48 */
+    double invalid_json_rate; /* 0..1: structured answers that break the request's schema */
+    double fenced_json_rate;  /* 0..1: structured answers wrapped in a Markdown fence + prose */
 } sy_sim_cfg;
 
 /* Live health of a model, shared by every worker and kept across reloads (the engine owns
@@ -91,6 +95,7 @@ typedef struct sy_route {
     int budget_us;           /* per call of route() */
     char *options_json;      /* the route's `options` table as JSON, or NULL */
     int truncate;            /* SY_TRUNC_*: what to do when no candidate's context fits */
+    int on_schema_failure;   /* SY_SCHEMA_* */
     const char *file;
     int line;
 } sy_route;
