@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 
+#include "schema/sy_schema.h"
 #include "tokens/sy_tokens.h"
 
 #define JSON_MAX_DEPTH 64
@@ -685,6 +686,65 @@ static int l_cost(lua_State *L)
     return 1;
 }
 
+/* sy.schema.validate(schema, value) → true, or false and a list of errors {path,
+ * schema_path, message} (at most 8). schema and value are Lua tables (or JSON-able values);
+ * a schema is compiled once per VM and kept (16 at most, by text). */
+static int l_schema_validate(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    sy_buf st, vt;
+    sy_buf_init(&st);
+    sy_buf_init(&vt);
+    if (lua_gettop(L) < 2) lua_settop(L, 2);
+    if (sy_lua_to_json(L, 1, &st, 0) != 0 || sy_lua_to_json(L, 2, &vt, 0) != 0) {
+        sy_buf_free(&st);
+        sy_buf_free(&vt);
+        return sy_policy_api_error(L, "sy.schema.validate: schema and value must be JSON data");
+    }
+    const sy_schema *schema = NULL;
+    for (int i = 0; i < 16 && !schema; i++)
+        if (vm->schemas[i].text && strcmp(vm->schemas[i].text, st.data) == 0)
+            schema = vm->schemas[i].schema;
+    if (!schema) {
+        char err[300];
+        sy_schema *s = sy_schema_compile_text(st.data, st.len, NULL, err, sizeof err);
+        if (!s) {
+            sy_buf_free(&st);
+            sy_buf_free(&vt);
+            return sy_policy_api_error(L, "sy.schema.validate: %s", err);
+        }
+        struct sy_vm_schema *slot = &vm->schemas[vm->schema_next];
+        vm->schema_next = (vm->schema_next + 1) % 16;
+        free(slot->text);
+        sy_schema_free(slot->schema);
+        slot->text = sy_buf_steal(&st);
+        slot->schema = s;
+        schema = s;
+    }
+    sy_buf_free(&st);
+    cJSON *value = cJSON_ParseWithLength(vt.data, vt.len);
+    sy_buf_free(&vt);
+    if (!value) return sy_policy_api_error(L, "sy.schema.validate: out of memory");
+    sy_schema_error errs[8];
+    int nerr = 0;
+    int ok = sy_schema_validate(schema, value, errs, 8, &nerr);
+    cJSON_Delete(value);
+    lua_pushboolean(L, ok);
+    if (ok) return 1;
+    lua_createtable(L, nerr, 0);
+    for (int i = 0; i < nerr; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, errs[i].instance_path);
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, errs[i].schema_path);
+        lua_setfield(L, -2, "schema_path");
+        lua_pushstring(L, errs[i].message);
+        lua_setfield(L, -2, "message");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
+}
+
 static int l_log(lua_State *L)
 {
     lua_Debug ar;
@@ -739,6 +799,11 @@ void sy_policy_api_open(sy_policy_vm *vm)
     }
     lua_pushstring(L, SY_VERSION);
     lua_setfield(L, -2, "version");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_schema_validate);
+    lua_setfield(L, -2, "validate");
+    push_readonly(L);
+    lua_setfield(L, -2, "schema");
     lua_createtable(L, 0, 2);
     lua_pushcfunction(L, l_json_encode);
     lua_setfield(L, -2, "encode");
