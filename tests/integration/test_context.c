@@ -11,10 +11,10 @@
 #include "sy_test.h"
 
 static const char *g_bin, *g_mock_bin;
-static char g_dir[512];
-static sy_mock g_mock;
-static sy_gw g_gw;
-static char g_log[600];
+static sy_it_env g_env;
+#define g_mock (g_env.mock)
+#define g_gw (g_env.gw)
+#define g_dir (g_env.dir)
 
 static const char *CONFIG_FMT =
     "server { workers = 1 }\n"
@@ -486,21 +486,8 @@ int main(int argc, char **argv)
     g_bin = argv[1];
     g_mock_bin = argv[2];
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    char path[600], config[2048];
-    if (sy_it_tmpdir(g_dir, sizeof g_dir) != 0 || sy_mock_start(&g_mock, g_mock_bin, NULL) != 0) {
-        fprintf(stderr, "setup failed\n");
-        return 1;
-    }
-    snprintf(config, sizeof config, CONFIG_FMT, g_mock.port);
-    sy_it_write_file(g_dir, "chain.lua", CHAIN, path, sizeof path);
-    sy_it_write_file(g_dir, "small.lua", SMALL, path, sizeof path);
-    sy_it_write_file(g_dir, "withest.lua", WITHEST, path, sizeof path);
-    sy_it_write_file(g_dir, "config.lua", config, path, sizeof path);
-    snprintf(g_log, sizeof g_log, "%s/gw.log", g_dir);
-    if (sy_gw_start(&g_gw, g_bin, path, 1, NULL, g_log) != 0) {
-        sy_mock_stop(&g_mock);
-        return 1;
-    }
+    const char *const files[] = {"chain.lua", CHAIN, "small.lua", SMALL, "withest.lua", WITHEST, NULL};
+    if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG_FMT, files) != 0) return 1;
     RUN_SEL(short_request_goes_to_the_first_model);
     RUN_SEL(too_long_for_the_first_model_skips_it);
     RUN_SEL(max_tokens_counts_against_the_window);
@@ -513,12 +500,7 @@ int main(int argc, char **argv)
     RUN_SEL(truncation_keeps_tool_calls_with_their_results);
     RUN_SEL(estimated_tokenizer_is_marked);
     RUN_SEL(tokens_command);
-    sy_gw_stop(&g_gw);
-    char *log = sy_it_read_file(g_log, NULL);
-    CHECK(!sy_it_sanitizer_report(log));
-    free(log);
-    sy_mock_stop(&g_mock);
-    sy_it_rmtree(g_dir);
+    CHECK(sy_it_env_stop(&g_env, NULL) == 0);
     curl_global_cleanup();
     return sy_test_summary();
 }

@@ -10,9 +10,10 @@
 #include "sy_test.h"
 
 static const char *g_bin, *g_mock_bin;
-static char g_dir[512], g_log[600];
-static sy_mock g_mock;
-static sy_gw g_gw;
+static sy_it_env g_env;
+#define g_mock (g_env.mock)
+#define g_gw (g_env.gw)
+#define g_dir (g_env.dir)
 
 static const char *CONFIG_FMT =
     "server { workers = 1 }\n"
@@ -354,20 +355,8 @@ int main(int argc, char **argv)
     g_bin = argv[1];
     g_mock_bin = argv[2];
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    char path[600], config[4096];
-    if (sy_it_tmpdir(g_dir, sizeof g_dir) != 0 || sy_mock_start(&g_mock, g_mock_bin, NULL) != 0) {
-        fprintf(stderr, "setup failed\n");
-        return 1;
-    }
-    snprintf(config, sizeof config, CONFIG_FMT, g_mock.port);
-    sy_it_write_file(g_dir, "chain.lua", CHAIN, path, sizeof path);
-    sy_it_write_file(g_dir, "checker.lua", CHECKER, path, sizeof path);
-    sy_it_write_file(g_dir, "config.lua", config, path, sizeof path);
-    snprintf(g_log, sizeof g_log, "%s/gw.log", g_dir);
-    if (sy_gw_start(&g_gw, g_bin, path, 1, NULL, g_log) != 0) {
-        sy_mock_stop(&g_mock);
-        return 1;
-    }
+    const char *const files[] = {"chain.lua", CHAIN, "checker.lua", CHECKER, NULL};
+    if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG_FMT, files) != 0) return 1;
     RUN_SEL(escalates_a_broken_answer);
     RUN_SEL(escalates_a_broken_stream_before_sending_anything);
     RUN_SEL(retries_the_same_model_once_then_escalates);
@@ -378,14 +367,11 @@ int main(int argc, char **argv)
     RUN_SEL(every_answer_broken_is_502);
     RUN_SEL(bad_schemas_in_requests_are_400);
     RUN_SEL(policies_validate_too);
-    sy_gw_stop(&g_gw);
-    char *log = sy_it_read_file(g_log, NULL);
-    CHECK(!sy_it_sanitizer_report(log));
+    char *log = NULL;
+    CHECK(sy_it_env_stop(&g_env, &log) == 0);
     /* nothing of an answer reaches the log */
     CHECK(!log || strstr(log, "Paris") == NULL);
     free(log);
-    sy_mock_stop(&g_mock);
-    sy_it_rmtree(g_dir);
     curl_global_cleanup();
     return sy_test_summary();
 }
