@@ -1,6 +1,9 @@
-/* sy_main.c — the `switchyard` command: serve, check, route, version. Uses switchyard.h
- * only; signal handling lives here, not in the library. */
+/* sy_main.c — the `switchyard` command: serve, check, route, tokens, validate, version. Uses
+ * switchyard.h only (and the one prototype of sy_schema_cli); signal handling lives here, not
+ * in the library. */
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,10 @@ static void usage(FILE *f)
             "                        print the routing decision for a request, calling no upstream\n"
             "  validate [--draft 7|2020-12] [--format] SCHEMA.json [INSTANCE.json|-]\n"
             "                        check JSON against a JSON Schema (exit 0 valid, 1 invalid)\n"
+            "  tokens [--encoding E] [--ids] [--chat] [FILE|-]\n"
+            "                        count the tokens of a text (E: o200k_base (default),\n"
+            "                        cl100k_base; --chat: a chat request, as OpenAI bills it;\n"
+            "                        --ids: print the token ids)\n"
             "  version               print the version\n");
 }
 
@@ -186,6 +193,66 @@ static int cmd_route(int argc, char **argv)
     return decision ? 0 : 1;
 }
 
+static int cmd_tokens(int argc, char **argv)
+{
+    const char *enc = "o200k_base", *input = "-";
+    int ids = 0, chat = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--encoding") == 0 || strcmp(argv[i], "-e") == 0)
+            enc = opt_value(argc, argv, &i);
+        else if (strcmp(argv[i], "--ids") == 0)
+            ids = 1;
+        else if (strcmp(argv[i], "--chat") == 0)
+            chat = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "switchyard: tokens: unknown option %s\n", argv[i]);
+            return 2;
+        } else
+            input = argv[i];
+    }
+    if (ids && chat) {
+        fprintf(stderr, "switchyard: tokens: --ids and --chat do not go together\n");
+        return 2;
+    }
+    FILE *f = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+    if (!f) {
+        fprintf(stderr, "switchyard: tokens: cannot open %s: %s\n", input, strerror(errno));
+        return 2;
+    }
+    size_t len = 0;
+    char *text = read_all(f, &len);
+    if (f != stdin) fclose(f);
+    if (!text) {
+        fprintf(stderr, "switchyard: tokens: out of memory reading %s\n", input);
+        return 1;
+    }
+    char err[1024];
+    int rc;
+    if (chat) {
+        long n = 0;
+        rc = sy_tokens_count_chat(enc, text, len, &n, err, sizeof err);
+        if (rc == SY_OK) printf("%ld%s\n", n, strcmp(enc, "estimate") == 0 ? " (estimate)" : "");
+    } else if (ids) {
+        uint32_t *v = NULL;
+        size_t n = 0;
+        rc = sy_tokens_encode_text(enc, text, len, &v, &n, err, sizeof err);
+        for (size_t i = 0; rc == SY_OK && i < n; i++) printf(i ? " %u" : "%u", v[i]);
+        if (rc == SY_OK) putchar('\n');
+        free(v);
+    } else {
+        size_t n = 0;
+        rc = sy_tokens_count_text(enc, text, len, &n, err, sizeof err);
+        if (rc == SY_OK) printf("%zu\n", n);
+    }
+    free(text);
+    if (rc != SY_OK) {
+        fprintf(stderr, "switchyard: tokens: %s%s%s\n", chat && strcmp(input, "-") ? input : "",
+                chat && strcmp(input, "-") ? ": " : "", err);
+        return rc == SY_EINVAL ? 2 : 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -202,6 +269,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check") == 0) return cmd_check(argc, argv);
     if (strcmp(cmd, "route") == 0) return cmd_route(argc, argv);
     if (strcmp(cmd, "validate") == 0) return sy_schema_cli(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokens") == 0) return cmd_tokens(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("switchyard %s\n", sy_version());
         return 0;

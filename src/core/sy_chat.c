@@ -18,6 +18,7 @@ int sy_chat_parse(sy_chat *c, const char *text, size_t len, sy_chat_error *err)
     sy_json_top info;
     size_t at = 0;
     memset(c, 0, sizeof *c);
+    for (int k = 0; k < 3; k++) c->ntok[k] = -1;
     c->text = text;
     c->len = len;
     if (sy_json_scan(text, len, top, 48, &info, &at) != 0) {

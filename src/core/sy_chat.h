@@ -15,6 +15,7 @@ typedef struct sy_chat {
     char *model_name;          /* decoded "model" (owned) */
     int streaming;             /* "stream": true */
     int nmessages;
+    long ntok[3];              /* prompt tokens per tokenizer (sy_tokens.h), -1 until counted */
 } sy_chat;
 
 /* Why a body is not a usable request: what a 400 says. */

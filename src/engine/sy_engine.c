@@ -84,8 +84,11 @@ static const char *kind_name(int kind)
 }
 
 void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
-                      const sy_decision *dec, long tokens)
+                      const sy_decision *dec, const sy_chat *chat)
 {
+    /* tokens as req.tokens sees them: the tokenizer of the route's default model */
+    const sy_model *tm = route && route->default_model ? route->default_model : dec->models[0];
+    long tokens = sy_tokens_request(chat, tm->tok_kind);
     sy_buf_reset(out);
     sy_buf_puts(out, "{\"route\":");
     if (route)
@@ -106,8 +109,38 @@ void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
     }
     sy_buf_puts(out, "],\"reason\":");
     sy_buf_json_str(out, dec->reason);
-    sy_buf_printf(out, ",\"tokens\":%ld,\"tokens_estimated\":true,\"fallback_used\":%s", tokens,
-                  dec->policy_failed ? "true" : "false");
+    sy_buf_printf(out, ",\"tokens\":%ld,\"tokenizer\":\"%s\",\"tokens_estimated\":%s", tokens,
+                  sy_tok_kind_name(tm->tok_kind), tm->tok_kind == SY_TOK_ESTIMATE ? "true" : "false");
+    /* what the executor will do about context windows */
+    int fit = 0;
+    const sy_fit *largest = NULL;
+    sy_fit fits[SY_MAX_CHAIN];
+    for (int i = 0; i < dec->n; i++) {
+        sy_fit_check(chat, dec->models[i], 0, &fits[i]);
+        fits[i].model = dec->models[i];
+        if (fits[i].fits)
+            fit++;
+        else if (!largest || dec->models[i]->context_window > largest->model->context_window)
+            largest = &fits[i];
+    }
+    if (fit < dec->n) {
+        sy_buf_puts(out, ",\"skipped\":[");
+        int k = 0;
+        for (int i = 0; i < dec->n; i++) {
+            if (fits[i].fits) continue;
+            sy_buf_puts(out, k++ ? ",{\"model\":" : "{\"model\":");
+            sy_buf_json_str(out, dec->models[i]->id);
+            sy_buf_printf(out, ",\"reason\":\"context_window\",\"needs\":%ld,\"context_window\":%lld}",
+                          fits[i].need, (long long)dec->models[i]->context_window);
+        }
+        sy_buf_puts(out, "]");
+        if (!fit)
+            sy_buf_printf(out, ",\"context_length_exceeded\":true,\"truncate\":\"%s\"",
+                          !route || !route->truncate                 ? "none"
+                          : route->truncate == SY_TRUNC_DROP_OLDEST ? "drop_oldest"
+                                                                     : "middle_out");
+    }
+    sy_buf_printf(out, ",\"fallback_used\":%s", dec->policy_failed ? "true" : "false");
     if (dec->policy_failed) {
         sy_buf_puts(out, ",\"policy_error\":");
         sy_buf_json_str(out, dec->error);
@@ -139,23 +172,29 @@ static unsigned needed_caps(const sy_chat *c)
 }
 
 void sy_decision_explain(sy_buf *out, const sy_config *cfg, const sy_chat *chat,
-                         const sy_decision *dec, long tokens)
+                         const sy_decision *dec)
 {
     static const char *const cap_names[] = {"json", "tools", "vision", "stream"};
     unsigned need = needed_caps(chat);
-    long max_out = sy_chat_max_tokens(chat);
     if (out->len && out->data[out->len - 1] == '}') out->data[--out->len] = '\0';
     sy_buf_puts(out, ",\"candidates\":[");
     for (int i = 0; i < cfg->nmodels; i++) {
         const sy_model *m = &cfg->models[i];
-        long out_tokens = max_out >= 0 ? max_out : (m->max_output < 512 ? m->max_output : 512);
+        sy_fit f;
+        sy_fit_check(chat, m, 1, &f);
+        long tokens = f.prompt, out_tokens = f.output;
         double cost = ((double)tokens * m->price_in + (double)out_tokens * m->price_out) / 1000.0;
         int pos = -1;
         for (int k = 0; k < dec->n; k++)
             if (dec->models[k] == m) pos = k;
         char why[256];
         unsigned missing = need & ~m->caps;
-        if (pos >= 0 && pos == 0)
+        if (pos >= 0 && !f.fits)
+            snprintf(why, sizeof why,
+                     "in the chain but skipped at execution: needs %ld tokens, context window "
+                     "is %lld",
+                     f.need, (long long)m->context_window);
+        else if (pos >= 0 && pos == 0)
             snprintf(why, sizeof why, "chosen first");
         else if (pos > 0)
             snprintf(why, sizeof why, "fallback %d in the chain", pos);
@@ -176,8 +215,11 @@ void sy_decision_explain(sy_buf *out, const sy_config *cfg, const sy_chat *chat,
             sy_buf_printf(out, "%d", pos);
         else
             sy_buf_puts(out, "null");
-        sy_buf_printf(out, ",\"estimated_cost_usd\":%.8f,\"fits_context\":%s,\"why\":", cost,
-                      tokens + out_tokens <= m->context_window ? "true" : "false");
+        sy_buf_printf(out,
+                      ",\"prompt_tokens\":%ld,\"tokenizer\":\"%s\",\"tokens_estimated\":%s,"
+                      "\"output_tokens\":%ld,\"estimated_cost_usd\":%.8f,\"fits_context\":%s,\"why\":",
+                      tokens, m->tokenizer, f.estimate ? "true" : "false", out_tokens, cost,
+                      f.fits ? "true" : "false");
         sy_buf_json_str(out, why);
         sy_buf_puts(out, "}");
     }
@@ -216,9 +258,8 @@ static int route_common(sy_engine *eng, const char *route, const char *request_j
         sy_chat_free(&chat);
         return SY_ENOTFOUND;
     }
-    long tokens = sy_tokens_estimate_request(&chat);
-    sy_decision_json(&eng->decision, r, r ? sy_policy_id(eng->vm, r) : NULL, &dec, tokens);
-    if (explain) sy_decision_explain(&eng->decision, eng->cfg, &chat, &dec, tokens);
+    sy_decision_json(&eng->decision, r, r ? sy_policy_id(eng->vm, r) : NULL, &dec, &chat);
+    if (explain) sy_decision_explain(&eng->decision, eng->cfg, &chat, &dec);
     sy_chat_free(&chat);
     *decision_json = eng->decision.data;
     return rc;

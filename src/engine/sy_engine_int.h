@@ -15,8 +15,10 @@
 #include "policy/sy_policy.h"
 #include "providers/sy_provider.h"
 #include "registry/sy_config.h"
+#include "schema/sy_schema.h"
 
 struct event_base;
+typedef struct sy_schema_cache sy_schema_cache; /* per worker: compiled schemas by text */
 struct event;
 
 typedef struct sy_worker {
@@ -33,6 +35,7 @@ typedef struct sy_worker {
     sy_upstream *up;
     sy_hclient *hc;
     sy_policy_vm *vm;
+    sy_schema_cache *schemas;    /* compiled response_format / tool schemas */
     sy_config *cfg;              /* the snapshot this worker serves */
     unsigned gen;                /* its generation */
     sy_provider_env penv;
@@ -81,9 +84,68 @@ char *sy_gateway_models_json(const sy_config *cfg, size_t *len);
 
 /* sy_engine.c: the decision as JSON (shared by sy_engine_route, POST /v1/route) */
 void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
-                      const sy_decision *dec, long tokens);
+                      const sy_decision *dec, const sy_chat *chat);
 /* Appends ,"candidates":[...] before the closing brace of a decision built above. */
 void sy_decision_explain(sy_buf *out, const sy_config *cfg, const sy_chat *chat,
-                         const sy_decision *dec, long tokens);
+                         const sy_decision *dec);
+
+/* sy_enforce.c: structured output */
+sy_schema_cache *sy_schema_cache_new(void);
+void sy_schema_cache_free(sy_schema_cache *sc);
+/* The compiled schema of this JSON text (compiled on a miss; the 64 most recently used are
+ * kept), with a reference the caller gives back with sy_schema_cache_put. NULL with the
+ * reason in err when it does not compile. */
+const sy_schema *sy_schema_cache_get(sy_schema_cache *sc, const char *text, size_t len,
+                                     char *err, size_t errlen);
+void sy_schema_cache_put(sy_schema_cache *sc, const sy_schema *schema);
+
+#define SY_ENFORCE_MAX_TOOLS 32
+typedef struct sy_enforce_tool {
+    char name[64];
+    const sy_schema *params;    /* NULL: any JSON object */
+} sy_enforce_tool;
+typedef struct sy_enforce {
+    int active;                 /* the answer is checked before the client sees it */
+    int json_object;            /* response_format json_object: any JSON object */
+    const sy_schema *schema;    /* response_format json_schema (borrowed from the cache) */
+    sy_enforce_tool tools[SY_ENFORCE_MAX_TOOLS];
+    int ntools;
+} sy_enforce;
+typedef struct sy_check {
+    int valid;
+    const char *how;            /* normalisation applied: "", "code_fence", "surrounding_text" */
+    char error[320];            /* the first problem, "instance_path: message (schema_path)" */
+} sy_check;
+/* What the request promises: 0, or -1 when one of its schemas does not compile (err, and the
+ * request parameter at fault in param: a 400). */
+int sy_enforce_prepare(sy_enforce *e, const sy_chat *c, sy_schema_cache *sc, char *err,
+                       size_t errlen, char *param, size_t paramlen);
+/* Checks an answer's message (content against the response format, each tool call's
+ * arguments against its tool's parameters); a normalised value replaces the text in
+ * message. */
+void sy_enforce_check(const sy_enforce *e, cJSON *message, sy_check *out);
+/* Gives the request's schemas back to the cache. */
+void sy_enforce_release(sy_enforce *e, sy_schema_cache *sc);
+
+/* sy_context.c: context windows */
+typedef struct sy_fit {
+    const sy_model *model;
+    long prompt;     /* prompt tokens for the model's tokenizer; -1 when not counted (a cheap
+                        upper bound already showed that it fits) */
+    long output;     /* max_tokens (max_completion_tokens), else the model's output_reserve */
+    long need;       /* prompt + output, -1 when not counted */
+    int fits;
+    int estimate;    /* the model's tokenizer is unknown: prompt is an estimate */
+} sy_fit;
+void sy_fit_check(const sy_chat *c, const sy_model *m, int force_count, sy_fit *f);
+/* Keeps the models of dec that fit, in order; each one dropped is appended to skipped as
+ * "id:context(NEED>WINDOW)" and the one with the largest window goes to *largest_miss
+ * (whose model must start NULL). Returns how many are kept. */
+int sy_fit_chain(const sy_chat *c, sy_decision *dec, sy_buf *skipped, sy_fit *largest_miss);
+/* A body of c with messages removed (or, for middle_out, one message's middle cut) so that
+ * it fits m. 0 with the body in out and a summary for the x-switchyard-truncation header in
+ * info, or -1 with the reason in why. */
+int sy_truncate(const sy_chat *c, const sy_model *m, int strategy, sy_buf *out, char *info,
+                size_t infolen, char *why, size_t whylen);
 
 #endif

@@ -45,7 +45,7 @@ typedef struct try_rec {
     const sy_model *model;
     int outcome;
     int status;
-    char message[160];
+    char message[320];
 } try_rec;
 
 typedef struct sy_call {
@@ -62,11 +62,22 @@ typedef struct sy_call {
     uint64_t attempt_t0;         /* when the running attempt started (ns) */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
-    try_rec tries[SY_MAX_CHAIN];
+    try_rec tries[2 * SY_MAX_CHAIN]; /* a schema retry makes two tries of one model */
     int ntries;
     struct event *deadline;
     char request_id[64];
     sy_buf scratch;
+    char *skipped;               /* models left out for their context window, or NULL */
+    char truncation[256];        /* what truncation did, "" when none */
+    sy_buf body2;                /* the truncated body c->chat reads, when truncated */
+    /* structured output */
+    sy_enforce enf;              /* what the answer must satisfy (enf.active) */
+    cJSON *held;                 /* enforced stream: the chunks held until the answer checks */
+    char schema_hdr[400];        /* x-switchyard-schema */
+    int retrying;                /* the running attempt is the schema retry (retry_chat) */
+    int retried;                 /* the retry was used */
+    sy_buf retry_body;           /* the body of the retry: the answer and what was wrong */
+    sy_chat retry_chat;
 } sy_call;
 
 static void attempt_ended(sy_call *c, int ok, int cancelled);
@@ -82,6 +93,12 @@ static void call_free(sy_call *c)
     sy_config_unref(c->cfg);
     sy_chat_free(&c->chat);
     sy_buf_free(&c->scratch);
+    sy_buf_free(&c->body2);
+    sy_buf_free(&c->retry_body);
+    if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
+    sy_enforce_release(&c->enf, c->w->schemas);
+    cJSON_Delete(c->held);
+    free(c->skipped);
     free(c);
 }
 
@@ -103,6 +120,9 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
     } else {
         sy_http_add_header(req, "x-switchyard-route", "direct");
     }
+    if (c->skipped) sy_http_add_header(req, "x-switchyard-skipped", c->skipped);
+    if (c->truncation[0]) sy_http_add_header(req, "x-switchyard-truncation", c->truncation);
+    if (c->schema_hdr[0]) sy_http_add_header(req, "x-switchyard-schema", c->schema_hdr);
     if (c->ntries) {
         sy_buf local; /* not c->scratch: it may hold the body being answered */
         sy_buf *b = &local;
@@ -148,6 +168,9 @@ static void attempt_ended(sy_call *c, int ok, int cancelled)
 /* Whether the chain moves on after this failure. A 4xx that is the client's fault (bad
  * parameters) would fail the same way everywhere, so it is returned as it is; an upstream
  * 401/403 is the gateway's credential problem, not the client's, so it falls over. */
+static void schema_failed(sy_call *c, const sy_model *m, const sy_check *chk, const cJSON *msg,
+                          const sy_answer *ans);
+
 static int retryable(int outcome, int status)
 {
     if (outcome != SY_OUT_HTTP) return 1;
@@ -159,7 +182,7 @@ static int retryable(int outcome, int status)
  * 429, 503), else 502; the message and an `attempts` array say what happened. */
 static void respond_all_failed(sy_call *c)
 {
-    int all_timeout = 1, all_unavail = 1;
+    int all_timeout = 1, all_unavail = 1, all_schema = 1;
     sy_buf msg, body;
     sy_buf_init(&msg);
     sy_buf_init(&body);
@@ -167,14 +190,17 @@ static void respond_all_failed(sy_call *c)
     for (int i = 0; i < c->ntries; i++) {
         const try_rec *t = &c->tries[i];
         if (t->outcome != SY_OUT_TIMEOUT) all_timeout = 0;
+        if (t->outcome != SY_OUT_SCHEMA) all_schema = 0;
         if (!(t->outcome == SY_OUT_CONNECT ||
               (t->outcome == SY_OUT_HTTP && (t->status == 429 || t->status == 503))))
             all_unavail = 0;
         sy_buf_printf(&msg, "%s%s: %s", i ? "; " : "", t->model->id, t->message);
     }
     int status = all_timeout ? 504 : all_unavail ? 503 : 502;
-    const char *code = all_timeout ? "upstream_timeout"
-                                   : all_unavail ? "upstream_unavailable" : "upstream_error";
+    const char *code = all_timeout   ? "upstream_timeout"
+                       : all_unavail ? "upstream_unavailable"
+                       : all_schema  ? "schema_validation_failed"
+                                     : "upstream_error";
     sy_buf_puts(&body, "{\"error\":{\"message\":");
     sy_buf_json_str(&body, msg.data);
     sy_buf_printf(&body, ",\"type\":\"server_error\",\"param\":null,\"code\":\"%s\",\"attempts\":[",
@@ -221,6 +247,14 @@ static void stream_error(sy_call *c, const char *message, const char *code)
 
 /* ============================================================ attempt events */
 
+/* o[k1][idx][k2]; idx < 0 skips the array step, k2 NULL stops before it. */
+static cJSON *jpath(const cJSON *o, const char *k1, int idx, const char *k2)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k1);
+    if (idx >= 0) v = cJSON_GetArrayItem(v, idx);
+    return k2 ? cJSON_GetObjectItemCaseSensitive(v, k2) : v;
+}
+
 static void set_model_field(cJSON *obj, const sy_model *m)
 {
     cJSON *model = cJSON_GetObjectItemCaseSensitive(obj, "model");
@@ -239,14 +273,10 @@ static void commit_stream(sy_call *c, const sy_model *m)
     c->committed = 1;
 }
 
-static void on_chunk(sy_attempt *a, cJSON *chunk)
+/* Writes one chunk as an SSE event (and frees it). */
+static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
 {
-    sy_call *c = a->ud;
-    if (!c->committed) {
-        record_try(c, a->model, SY_OUT_OK, 200, "ok");
-        commit_stream(c, a->model);
-    }
-    set_model_field(chunk, a->model);
+    set_model_field(chunk, m);
     sy_buf *b = &c->scratch;
     sy_buf_reset(b);
     sy_buf_puts(b, "data: ");
@@ -259,10 +289,176 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
     sy_http_stream_write(c->req, b->data, b->len);
 }
 
+static void on_chunk(sy_attempt *a, cJSON *chunk)
+{
+    sy_call *c = a->ud;
+    if (c->enf.active) { /* held until the whole answer checks */
+        if (!c->held) c->held = cJSON_CreateArray();
+        if (c->held)
+            cJSON_AddItemToArray(c->held, chunk);
+        else
+            cJSON_Delete(chunk);
+        return;
+    }
+    if (!c->committed) {
+        record_try(c, a->model, SY_OUT_OK, 200, "ok");
+        commit_stream(c, a->model);
+    }
+    send_chunk(c, a->model, chunk);
+}
+
+/* ============================================================ held (enforced) streams */
+
+static void append_str(cJSON *obj, const char *key, const cJSON *piece)
+{
+    if (!cJSON_IsString(piece)) return;
+    cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(cur)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+        cJSON_AddStringToObject(obj, key, piece->valuestring);
+        return;
+    }
+    size_t a = strlen(cur->valuestring), b = strlen(piece->valuestring);
+    char *joined = malloc(a + b + 1);
+    if (!joined) return;
+    memcpy(joined, cur->valuestring, a);
+    memcpy(joined + a, piece->valuestring, b + 1);
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(joined));
+    free(joined);
+}
+
+/* The message the held chunks add up to: content and tool calls (by index) joined. */
+static cJSON *held_message(const cJSON *held)
+{
+    cJSON *msg = cJSON_CreateObject(), *calls = NULL;
+    const cJSON *chunk;
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    cJSON_ArrayForEach(chunk, held)
+    {
+        const cJSON *delta = jpath(chunk, "choices", 0, "delta");
+        if (!delta) continue;
+        append_str(msg, "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
+        const cJSON *tc, *dcalls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
+        cJSON_ArrayForEach(tc, dcalls)
+        {
+            if (!calls) calls = cJSON_AddArrayToObject(msg, "tool_calls");
+            const cJSON *ix = cJSON_GetObjectItemCaseSensitive(tc, "index");
+            int i = cJSON_IsNumber(ix) ? ix->valueint : 0;
+            if (i < 0 || i > 127) continue;
+            while (cJSON_GetArraySize(calls) <= i) {
+                cJSON *n = cJSON_CreateObject();
+                cJSON_AddObjectToObject(n, "function");
+                cJSON_AddItemToArray(calls, n);
+            }
+            cJSON *call = cJSON_GetArrayItem(calls, i);
+            append_str(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
+            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+            cJSON *cfn = cJSON_GetObjectItemCaseSensitive(call, "function");
+            append_str(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
+            append_str(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+        }
+    }
+    return msg;
+}
+
+/* Sends the held chunks. When the check normalised the answer, the first piece of each
+ * normalised text carries all of it and the later pieces are emptied. */
+static void flush_held(sy_call *c, const sy_model *m, const cJSON *msg, int normalized)
+{
+    int content_done = 0, args_done[128] = {0};
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    cJSON *chunk;
+    while (c->held && (chunk = cJSON_DetachItemFromArray(c->held, 0))) {
+        cJSON *delta = jpath(chunk, "choices", 0, "delta");
+        cJSON *dc = cJSON_GetObjectItemCaseSensitive(delta, "content");
+        if (normalized && cJSON_IsString(dc) && cJSON_IsString(content)) {
+            cJSON_SetValuestring(dc, ""); /* shorter: in place */
+            if (!content_done)
+                cJSON_ReplaceItemInObjectCaseSensitive(delta, "content",
+                                                       cJSON_CreateString(content->valuestring));
+            content_done = 1;
+        }
+        cJSON *tc, *dcalls = normalized ? cJSON_GetObjectItemCaseSensitive(delta, "tool_calls") : NULL;
+        cJSON_ArrayForEach(tc, dcalls)
+        {
+            const cJSON *ix = cJSON_GetObjectItemCaseSensitive(tc, "index");
+            int i = cJSON_IsNumber(ix) ? ix->valueint : 0;
+            cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+            cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+            const cJSON *full = jpath(cJSON_GetArrayItem(calls, i), "function", -1, "arguments");
+            if (i < 0 || i > 127 || !cJSON_IsString(args) || !cJSON_IsString(full)) continue;
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                fn, "arguments", cJSON_CreateString(args_done[i] ? "" : full->valuestring));
+            args_done[i] = 1;
+        }
+        send_chunk(c, m, chunk);
+    }
+}
+
+/* A complete answer: the upstream's bytes as they came, but for "model": the registry id that
+ * answered. */
+static void respond_answer(sy_call *c, const sy_model *m, const sy_answer *ans)
+{
+    sy_buf *b = &c->scratch;
+    sy_buf_reset(b);
+    if (ans->model_off >= 0) {
+        sy_buf_append(b, ans->json, (size_t)ans->model_off);
+        sy_buf_json_str(b, m->id);
+        size_t rest = (size_t)(ans->model_off + ans->model_len);
+        sy_buf_append(b, ans->json + rest, ans->len - rest);
+    } else {
+        const char *brace = memchr(ans->json, '{', ans->len);
+        size_t at = brace ? (size_t)(brace - ans->json) + 1 : 0;
+        sy_buf_append(b, ans->json, at);
+        sy_buf_puts(b, "\"model\":");
+        sy_buf_json_str(b, m->id);
+        sy_buf_puts(b, ",");
+        sy_buf_append(b, ans->json + at, ans->len - at);
+    }
+    add_routing_headers(c, m);
+    sy_http_respond(c->req, 200, "application/json", b->data, b->len);
+}
+
+static void set_schema_header(sy_call *c, const sy_check *chk)
+{
+    if (chk->valid)
+        snprintf(c->schema_hdr, sizeof c->schema_hdr, "valid%s%s", chk->how[0] ? "; normalized=" : "",
+                 chk->how);
+    else {
+        char e[sizeof chk->error];
+        header_safe(e, sizeof e, chk->error);
+        snprintf(c->schema_hdr, sizeof c->schema_hdr, "invalid; error=\"%s\"", e);
+    }
+}
+
 static void on_done(sy_attempt *a, sy_answer *ans)
 {
     sy_call *c = a->ud;
     attempt_ended(c, 1, 0);
+    if (c->retrying) { /* the retry's body is done with: the next model gets the request */
+        c->retrying = 0;
+        c->retried = 1;
+    }
+    if (c->stream && c->enf.active) {
+        cJSON *msg = held_message(c->held);
+        sy_check chk;
+        sy_enforce_check(&c->enf, msg, &chk);
+        if (!chk.valid) {
+            schema_failed(c, a->model, &chk, msg, NULL);
+            cJSON_Delete(msg);
+            return;
+        }
+        set_schema_header(c, &chk);
+        record_try(c, a->model, SY_OUT_OK, 200, "ok");
+        commit_stream(c, a->model);
+        flush_held(c, a->model, msg, chk.how[0] != 0);
+        cJSON_Delete(msg);
+        sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
+        sy_http_stream_end(c->req);
+        call_free(c);
+        return;
+    }
     if (c->stream) {
         if (!c->committed) { /* a stream without a single chunk: still a clean answer */
             record_try(c, a->model, SY_OUT_OK, 200, "ok");
@@ -273,27 +469,41 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         call_free(c);
         return;
     }
-    record_try(c, a->model, SY_OUT_OK, 200, "ok");
-    /* the upstream's bytes as they came, but for "model": the registry id that answered */
-    sy_buf *b = &c->scratch;
-    sy_buf_reset(b);
-    if (ans->model_off >= 0) {
-        sy_buf_append(b, ans->json, (size_t)ans->model_off);
-        sy_buf_json_str(b, a->model->id);
-        size_t rest = (size_t)(ans->model_off + ans->model_len);
-        sy_buf_append(b, ans->json + rest, ans->len - rest);
-    } else {
-        const char *brace = memchr(ans->json, '{', ans->len);
-        size_t at = brace ? (size_t)(brace - ans->json) + 1 : 0;
-        sy_buf_append(b, ans->json, at);
-        sy_buf_puts(b, "\"model\":");
-        sy_buf_json_str(b, a->model->id);
-        sy_buf_puts(b, ",");
-        sy_buf_append(b, ans->json + at, ans->len - at);
+    if (c->enf.active) {
+        cJSON *root = cJSON_ParseWithLength(ans->json, ans->len);
+        cJSON *msg = jpath(root, "choices", 0, "message");
+        sy_check chk;
+        if (msg)
+            sy_enforce_check(&c->enf, msg, &chk);
+        else
+            chk = (sy_check){.valid = 0, .how = "", .error = "the answer has no message"};
+        if (!chk.valid) {
+            schema_failed(c, a->model, &chk, msg, ans);
+            cJSON_Delete(root);
+            free(ans->json);
+            return;
+        }
+        set_schema_header(c, &chk);
+        if (chk.how[0]) { /* normalised: the answer as the check left it */
+            record_try(c, a->model, SY_OUT_OK, 200, "ok");
+            set_model_field(root, a->model);
+            char *out = cJSON_PrintUnformatted(root);
+            cJSON_Delete(root);
+            free(ans->json);
+            add_routing_headers(c, a->model);
+            if (out)
+                sy_http_respond(c->req, 200, "application/json", out, strlen(out));
+            else
+                respond_error(c->req, 500, "out of memory", NULL, NULL);
+            free(out);
+            call_free(c);
+            return;
+        }
+        cJSON_Delete(root);
     }
+    record_try(c, a->model, SY_OUT_OK, 200, "ok");
+    respond_answer(c, a->model, ans);
     free(ans->json);
-    add_routing_headers(c, a->model);
-    sy_http_respond(c->req, 200, "application/json", b->data, b->len);
     call_free(c);
 }
 
@@ -302,6 +512,11 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
 {
     sy_call *c = a->ud;
     attempt_ended(c, 0, 0);
+    if (c->retrying) {
+        c->retrying = 0;
+        c->retried = 1;
+    }
+    c->held = (cJSON_Delete(c->held), NULL); /* what a failed attempt streamed is dropped */
     if (c->committed) {
         /* the stream had begun: the client already has part of this model's answer */
         char msg[256];
@@ -332,13 +547,78 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
 
 static const sy_attempt_events EVENTS = {on_chunk, on_done, on_fail};
 
+/* The body of the schema retry: the request, the answer that failed (when it was text) and a
+ * system message that says what was wrong. 0, or -1 when it cannot be made. */
+static int make_retry(sy_call *c, const cJSON *msg, const sy_check *chk)
+{
+    const sy_chat *o = &c->chat;
+    size_t end = o->messages.val_off + o->messages.val_len - 1; /* the closing ']' */
+    sy_buf *b = &c->retry_body;
+    char note[600];
+    sy_buf_reset(b);
+    sy_buf_append(b, o->text, end);
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    if (cJSON_IsString(content) && !cJSON_GetArraySize(calls)) {
+        sy_buf_puts(b, ",{\"role\":\"assistant\",\"content\":");
+        sy_buf_json_str(b, content->valuestring);
+        sy_buf_puts(b, "}");
+    }
+    snprintf(note, sizeof note,
+             "Your previous answer did not satisfy the required JSON schema: %s. Answer again "
+             "with only JSON that satisfies the schema, without Markdown or any other text.",
+             chk->error);
+    sy_buf_puts(b, ",{\"role\":\"system\",\"content\":");
+    sy_buf_json_str(b, note);
+    sy_buf_puts(b, "}");
+    sy_buf_append(b, o->text + end, o->len - end);
+    sy_chat_error err;
+    if (sy_chat_parse(&c->retry_chat, b->data, b->len, &err) != 0) {
+        sy_chat_free(&c->retry_chat);
+        return -1;
+    }
+    return 0;
+}
+
+/* The answer broke the request's schema. The route decides: pass it on marked invalid, try
+ * the same model once more with what was wrong, or escalate to the next model. Nothing of the
+ * answer or of the error (which may quote it) is logged. */
+static void schema_failed(sy_call *c, const sy_model *m, const sy_check *chk, const cJSON *msg,
+                          const sy_answer *ans)
+{
+    int action = c->route ? c->route->on_schema_failure : SY_SCHEMA_ESCALATE;
+    sy_log(SY_LOG_INFO, "gateway", "request %s: the answer of %s breaks the response schema",
+           c->request_id, m->id);
+    if (action == SY_SCHEMA_PASS) {
+        set_schema_header(c, chk);
+        record_try(c, m, SY_OUT_OK, 200, "ok");
+        if (c->stream) {
+            commit_stream(c, m);
+            flush_held(c, m, NULL, 0);
+            sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
+            sy_http_stream_end(c->req);
+        } else {
+            respond_answer(c, m, ans);
+        }
+        call_free(c);
+        return;
+    }
+    record_try(c, m, SY_OUT_SCHEMA, 200, chk->error);
+    c->held = (cJSON_Delete(c->held), NULL);
+    if (action == SY_SCHEMA_RETRY && !c->retried && msg && make_retry(c, msg, chk) == 0) {
+        c->retrying = 1;
+        c->next--; /* the same model once more */
+    }
+    start_next(c);
+}
+
 static void start_next(sy_call *c)
 {
     while (c->next < c->dec.n) {
         const sy_model *m = c->dec.models[c->next++];
         memset(&c->att, 0, sizeof c->att);
         c->att.model = m;
-        c->att.chat = &c->chat;
+        c->att.chat = c->retrying ? &c->retry_chat : &c->chat;
         c->att.stream = c->stream;
         c->att.ev = &EVENTS;
         c->att.ud = c;
@@ -517,10 +797,91 @@ static sy_call *call_decided(sy_worker *w, sy_http_req *req)
     return c;
 }
 
+/* 400 context_length_exceeded with the numbers, in the error object too. */
+static void respond_too_long(sy_call *c, const sy_fit *f, const char *why)
+{
+    char msg[700];
+    const char *est = f->estimate ? " (estimated: its tokenizer is unknown)" : "";
+    int n = snprintf(msg, sizeof msg,
+                     "This request needs %ld tokens (%ld prompt%s + %ld output) but the largest "
+                     "context window among its models is %lld tokens (%s). ",
+                     f->need, f->prompt, est, f->output, (long long)f->model->context_window,
+                     f->model->id);
+    if (n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, "%s",
+                 why ? why
+                     : "Shorten the messages, lower max_tokens, or give the route a truncate "
+                       "strategy (drop_oldest, middle_out).");
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_error_body(&b, msg, "invalid_request_error", "messages", "context_length_exceeded");
+    if (b.len >= 2) { /* the numbers for programs: inside the error object */
+        b.len -= 2;
+        sy_buf_printf(&b, ",\"prompt_tokens\":%ld,\"output_tokens\":%ld,\"context_window\":%lld,"
+                          "\"tokens_estimated\":%s,\"largest_model\":",
+                      f->prompt, f->output, (long long)f->model->context_window,
+                      f->estimate ? "true" : "false");
+        sy_buf_json_str(&b, f->model->id);
+        sy_buf_puts(&b, "}}");
+    }
+    add_routing_headers(c, NULL);
+    sy_http_respond(c->req, 400, "application/json", b.data, b.len);
+    sy_buf_free(&b);
+}
+
+/* Leaves out of the chain the models whose context window the request does not fit; when
+ * none fits, truncates the request (if the route asks for it) or answers 400. Returns 0 to
+ * go on, -1 when the request has been answered. */
+static int fit_context(sy_call *c)
+{
+    sy_decision orig = c->dec;
+    sy_fit miss = {0};
+    sy_buf skipped;
+    sy_buf_init(&skipped);
+    int kept = sy_fit_chain(&c->chat, &c->dec, &skipped, &miss);
+    if (skipped.len) c->skipped = sy_buf_steal(&skipped);
+    sy_buf_free(&skipped);
+    if (kept > 0) return 0;
+
+    char why[400] = "";
+    if (c->route && c->route->truncate) {
+        sy_chat nc;
+        sy_chat_error perr;
+        if (sy_truncate(&c->chat, miss.model, c->route->truncate, &c->body2, c->truncation,
+                        sizeof c->truncation, why, sizeof why) == 0 &&
+            sy_chat_parse(&nc, c->body2.data, c->body2.len, &perr) == 0) {
+            sy_chat_free(&c->chat);
+            c->chat = nc;
+            c->dec = orig;
+            free(c->skipped);
+            c->skipped = NULL;
+            sy_buf_init(&skipped);
+            sy_fit none = {0};
+            kept = sy_fit_chain(&c->chat, &c->dec, &skipped, &none);
+            if (skipped.len) c->skipped = sy_buf_steal(&skipped);
+            sy_buf_free(&skipped);
+            if (kept > 0) return 0;
+            snprintf(why, sizeof why, "truncation did not make it fit");
+        }
+        c->truncation[0] = '\0';
+    }
+    respond_too_long(c, &miss, why[0] ? why : NULL);
+    call_free(c);
+    return -1;
+}
+
 static void chat_completions(sy_worker *w, sy_http_req *req)
 {
     sy_call *c = call_decided(w, req);
     if (!c) return;
+    if (fit_context(c) != 0) return;
+    char err[600], param[80] = "";
+    if (sy_enforce_prepare(&c->enf, &c->chat, w->schemas, err, sizeof err, param, sizeof param) != 0) {
+        add_routing_headers(c, NULL);
+        respond_error(req, 400, err, param[0] ? param : NULL, "invalid_schema");
+        call_free(c);
+        return;
+    }
     sy_http_req_set_abort_cb(req, on_client_abort, c);
     c->deadline = evtimer_new(w->base, on_deadline, c);
     if (c->deadline) {
@@ -539,10 +900,9 @@ static void route_only(sy_worker *w, sy_http_req *req)
     if (!c) return;
     sy_buf out;
     sy_buf_init(&out);
-    long tokens = sy_tokens_estimate_request(&c->chat);
-    sy_decision_json(&out, c->route, c->route ? c->policy_id : NULL, &c->dec, tokens);
+    sy_decision_json(&out, c->route, c->route ? c->policy_id : NULL, &c->dec, &c->chat);
     if (strstr(sy_http_req_query(req), "explain=1") || strstr(sy_http_req_query(req), "explain=true"))
-        sy_decision_explain(&out, c->cfg, &c->chat, &c->dec, tokens);
+        sy_decision_explain(&out, c->cfg, &c->chat, &c->dec);
     sy_http_respond(req, 200, "application/json", out.data, out.len);
     sy_buf_free(&out);
     call_free(c);

@@ -210,6 +210,7 @@ static void worker_cleanup(sy_worker *w)
     sy_upstream_free(w->up);
     sy_hclient_free(w->hc);
     sy_policy_vm_free(w->vm);
+    sy_schema_cache_free(w->schemas);
     if (w->wake_ev) event_free(w->wake_ev);
     if (w->grace_ev) event_free(w->grace_ev);
     if (w->base) event_base_free(w->base);
@@ -241,6 +242,7 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
     if (!w->base) return SY_ENOMEM;
     if (sy_upstream_new(&w->up, w->base) != SY_OK) return SY_ENOMEM;
     if (sy_hclient_new(&w->hc, w->base) != SY_OK) return SY_ENOMEM;
+    if (!(w->schemas = sy_schema_cache_new())) return SY_ENOMEM;
     int rc = sy_policy_vm_new(&w->vm, w->cfg, &eng->err);
     if (rc != SY_OK) return rc;
     w->penv.base = w->base;

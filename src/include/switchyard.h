@@ -15,6 +15,7 @@
 #define SWITCHYARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +73,23 @@ void sy_engine_stop(sy_engine *eng);
 int sy_engine_reload(sy_engine *eng);
 /* Asks a running sy_engine_serve to reload (as on SIGHUP). Async-signal-safe. */
 void sy_engine_reload_async(sy_engine *eng);
+
+/* ---- token counting (no engine needed; thread-safe) ---------------------------------------
+ * encoding: "cl100k_base" or "o200k_base" — byte-exact with tiktoken's encode_ordinary
+ * (special-token text such as "<|endoftext|>" counts as ordinary text). The rank files are
+ * loaded once per process from $SWITCHYARD_DATA_DIR/tiktoken, the install's
+ * share/switchyard/tiktoken, or the source tree. On error: a negative SY_E* code and a
+ * message in err (naming the paths tried when a rank file is missing). */
+int sy_tokens_count_text(const char *encoding, const char *text, size_t len, size_t *count,
+                         char *err, size_t errlen);
+/* *ids is malloc'd (free() it); *n its length. */
+int sy_tokens_encode_text(const char *encoding, const char *text, size_t len, uint32_t **ids,
+                          size_t *n, char *err, size_t errlen);
+/* Prompt tokens of a Chat Completions request body, counted as OpenAI bills it (messages,
+ * names, the reply's priming, tool definitions: README "Token counting"). encoding may also
+ * be "estimate" (for models whose tokenizer is unknown). */
+int sy_tokens_count_chat(const char *encoding, const char *json, size_t len, long *count,
+                         char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
  * policy runs in LuaJIT's (fast) interpreter, where the count hook always fires and a
  * `while true do end` is interrupted when its budget is spent. */
 #include "policy/sy_policy_int.h"
+#include "schema/sy_schema.h"
 #include "policy/sy_lua_modules.h"
 
 #include <stdio.h>
@@ -373,6 +374,10 @@ void sy_policy_vm_free(sy_policy_vm *vm)
 {
     if (!vm) return;
     if (vm->L) lua_close(vm->L);
+    for (int i = 0; i < 16; i++) {
+        free(vm->schemas[i].text);
+        sy_schema_free(vm->schemas[i].schema);
+    }
     free(vm->slots);
     sy_config_unref(vm->cfg);
     free(vm);

@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 
+#include "schema/sy_schema.h"
 #include "tokens/sy_tokens.h"
 
 #define JSON_MAX_DEPTH 64
@@ -193,8 +194,16 @@ static int l_req_index(lua_State *L)
         }
         lua_pushlstring(L, b.data ? b.data : "", b.len);
         sy_buf_free(&b);
-    } else if (strcmp(k, "tokens") == 0) {
-        lua_pushinteger(L, sy_tokens_estimate_request(c));
+    } else if (strcmp(k, "tokens") == 0 || strcmp(k, "tokenizer") == 0) {
+        /* counted with the tokenizer of the route's default model (of the model itself when
+         * a model is asked for by name); sy.tokens(model, req) counts for any other */
+        const sy_route *r = sy_config_route(vm->cfg, req->model);
+        const sy_model *dm = r ? r->default_model : sy_config_model(vm->cfg, req->model);
+        int kind = dm ? dm->tok_kind : SY_TOK_O200K;
+        if (k[5] == 's')
+            lua_pushinteger(L, sy_tokens_request(c, kind));
+        else
+            lua_pushstring(L, sy_tok_kind_name(kind));
     } else if (strcmp(k, "max_tokens") == 0) {
         long mt = sy_chat_max_tokens(c);
         if (mt >= 0)
@@ -387,6 +396,8 @@ static void push_model(lua_State *L, const sy_model *m)
     lua_setfield(L, -2, "latency_p95");
     lua_pushstring(L, m->tokenizer);
     lua_setfield(L, -2, "tokenizer");
+    lua_pushnumber(L, (lua_Number)m->output_reserve);
+    lua_setfield(L, -2, "output_reserve");
     lua_createtable(L, 0, 4);
     static const char *const caps[] = {"json", "tools", "vision", "stream"};
     for (int i = 0; i < 4; i++) {
@@ -625,8 +636,36 @@ static int l_list_ids(lua_State *L)
     return 1;
 }
 
-/* sy.cost(model, req) → estimated USD for this request on that model: prompt tokens at the
- * input price, req.max_tokens (else min(max_output, 512)) at the output price. */
+/* The live request when the table at idx is its view (not a copy or a made-up table). */
+static const sy_chat *live_chat_at(lua_State *L, sy_policy_vm *vm, int idx)
+{
+    if (!vm->cur || !lua_istable(L, idx)) return NULL;
+    lua_pushlightuserdata(L, (void *)&REQ_GEN_KEY);
+    lua_rawget(L, idx);
+    unsigned gen = (unsigned)lua_tointeger(L, -1);
+    int live = !lua_isnil(L, -1) && gen == vm->req_gen;
+    lua_pop(L, 1);
+    return live ? vm->cur->chat : NULL;
+}
+
+/* sy.tokens(model, req) → the request's prompt tokens for that model's tokenizer, and
+ * whether the count is an estimate (a model whose tokenizer is unknown). */
+static int l_tokens(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    const char *id = model_name_at(L, 1);
+    const sy_model *m = id ? sy_config_model(vm->cfg, id) : NULL;
+    if (!m) return sy_policy_api_error(L, "sy.tokens: unknown model");
+    const sy_chat *c = live_chat_at(L, vm, 2);
+    if (!c) return sy_policy_api_error(L, "sy.tokens: the second argument must be the req of this call");
+    lua_pushinteger(L, sy_tokens_request(c, m->tok_kind));
+    lua_pushboolean(L, m->tok_kind == SY_TOK_ESTIMATE);
+    return 2;
+}
+
+/* sy.cost(model, req) → estimated USD for this request on that model: prompt tokens (for
+ * that model's tokenizer when req is the live request, else req.tokens) at the input price,
+ * req.max_tokens (else the model's output_reserve) at the output price. */
 static int l_cost(lua_State *L)
 {
     sy_policy_vm *vm = sy_vm_of(L);
@@ -634,14 +673,76 @@ static int l_cost(lua_State *L)
     const sy_model *m = id ? sy_config_model(vm->cfg, id) : NULL;
     if (!m) return sy_policy_api_error(L, "sy.cost: unknown model");
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "tokens");
+    const sy_chat *c = live_chat_at(L, vm, 2);
+    if (c)
+        lua_pushinteger(L, sy_tokens_request(c, m->tok_kind));
+    else
+        lua_getfield(L, 2, "tokens");
     double in = lua_tonumber(L, -1);
     lua_getfield(L, 2, "max_tokens");
-    double out = lua_isnumber(L, -1) ? lua_tonumber(L, -1)
-                                     : (double)(m->max_output < 512 ? m->max_output : 512);
+    double out = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : (double)m->output_reserve;
     lua_pop(L, 2);
     lua_pushnumber(L, (in * m->price_in + out * m->price_out) / 1000.0);
     return 1;
+}
+
+/* sy.schema.validate(schema, value) → true, or false and a list of errors {path,
+ * schema_path, message} (at most 8). schema and value are Lua tables (or JSON-able values);
+ * a schema is compiled once per VM and kept (16 at most, by text). */
+static int l_schema_validate(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    sy_buf st, vt;
+    sy_buf_init(&st);
+    sy_buf_init(&vt);
+    if (lua_gettop(L) < 2) lua_settop(L, 2);
+    if (sy_lua_to_json(L, 1, &st, 0) != 0 || sy_lua_to_json(L, 2, &vt, 0) != 0) {
+        sy_buf_free(&st);
+        sy_buf_free(&vt);
+        return sy_policy_api_error(L, "sy.schema.validate: schema and value must be JSON data");
+    }
+    const sy_schema *schema = NULL;
+    for (int i = 0; i < 16 && !schema; i++)
+        if (vm->schemas[i].text && strcmp(vm->schemas[i].text, st.data) == 0)
+            schema = vm->schemas[i].schema;
+    if (!schema) {
+        char err[300];
+        sy_schema *s = sy_schema_compile_text(st.data, st.len, NULL, err, sizeof err);
+        if (!s) {
+            sy_buf_free(&st);
+            sy_buf_free(&vt);
+            return sy_policy_api_error(L, "sy.schema.validate: %s", err);
+        }
+        struct sy_vm_schema *slot = &vm->schemas[vm->schema_next];
+        vm->schema_next = (vm->schema_next + 1) % 16;
+        free(slot->text);
+        sy_schema_free(slot->schema);
+        slot->text = sy_buf_steal(&st);
+        slot->schema = s;
+        schema = s;
+    }
+    sy_buf_free(&st);
+    cJSON *value = cJSON_ParseWithLength(vt.data, vt.len);
+    sy_buf_free(&vt);
+    if (!value) return sy_policy_api_error(L, "sy.schema.validate: out of memory");
+    sy_schema_error errs[8];
+    int nerr = 0;
+    int ok = sy_schema_validate(schema, value, errs, 8, &nerr);
+    cJSON_Delete(value);
+    lua_pushboolean(L, ok);
+    if (ok) return 1;
+    lua_createtable(L, nerr, 0);
+    for (int i = 0; i < nerr; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, errs[i].instance_path);
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, errs[i].schema_path);
+        lua_setfield(L, -2, "schema_path");
+        lua_pushstring(L, errs[i].message);
+        lua_setfield(L, -2, "message");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
 }
 
 static int l_log(lua_State *L)
@@ -687,7 +788,7 @@ void sy_policy_api_open(sy_policy_vm *vm)
     static const luaL_Reg fns[] = {{"pick", l_pick},     {"chain", l_chain},
                                    {"cascade", l_cascade}, {"hedge", l_hedge},
                                    {"model", l_model},   {"models", l_models},
-                                   {"cost", l_cost},
+                                   {"cost", l_cost},     {"tokens", l_tokens},
                                    {"log", l_log},       {"now", l_now},
                                    {NULL, NULL}};
     lua_State *L = vm->L;
@@ -698,6 +799,11 @@ void sy_policy_api_open(sy_policy_vm *vm)
     }
     lua_pushstring(L, SY_VERSION);
     lua_setfield(L, -2, "version");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_schema_validate);
+    lua_setfield(L, -2, "validate");
+    push_readonly(L);
+    lua_setfield(L, -2, "schema");
     lua_createtable(L, 0, 2);
     lua_pushcfunction(L, l_json_encode);
     lua_setfield(L, -2, "encode");
@@ -769,13 +875,13 @@ static int read_constraints(sy_policy_vm *vm, int idx, sy_decision *out, char *e
         out->deadline_ms = (int)lua_tonumber(L, -1);
     }
     if (!out->require_caps && out->max_cost <= 0) return SY_OK;
-    long tokens = vm->cur ? sy_tokens_estimate_request(vm->cur->chat) : 0;
     long max_out = vm->cur ? sy_chat_max_tokens(vm->cur->chat) : -1;
     int kept = 0;
     size_t dl = 0;
     for (int i = 0; i < out->n; i++) {
         const sy_model *m = out->models[i];
-        long o = max_out >= 0 ? max_out : (m->max_output < 512 ? m->max_output : 512);
+        long o = max_out >= 0 ? max_out : (long)m->output_reserve;
+        long tokens = vm->cur ? sy_tokens_request(vm->cur->chat, m->tok_kind) : 0;
         double cost = ((double)tokens * m->price_in + (double)o * m->price_out) / 1000.0;
         const char *why = NULL;
         if ((m->caps & out->require_caps) != out->require_caps)

@@ -24,6 +24,11 @@ struct sy_policy_vm {
     const sy_request_view *cur;  /* request of the call in progress */
     const char *cur_where;       /* slot->where of the call in progress */
     unsigned req_gen;            /* bumped per request: a stale req view is detected */
+    struct sy_vm_schema {        /* sy.schema.validate's compiled schemas, by JSON text */
+        char *text;
+        struct sy_schema *schema;
+    } schemas[16];
+    int schema_next;             /* the slot the next new schema takes (round robin) */
 };
 
 sy_policy_vm *sy_vm_of(lua_State *L);

@@ -114,17 +114,173 @@ static void token_text(const sim_state *s, int i, sy_buf *out)
     if (i == s->ntokens - 1 && !s->truncated) sy_buf_puts(out, ".");
 }
 
+/* ---- answers shaped by the request's JSON schema ----------------------------------------- */
+
+static const cJSON *first_of(const cJSON *schema, const char *key)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(schema, key);
+    return cJSON_IsArray(l) ? cJSON_GetArrayItem(l, 0) : NULL;
+}
+
+/* "#/$defs/x" style references inside the schema document */
+static const cJSON *deref(const cJSON *root, const cJSON *schema)
+{
+    for (int hops = 0; hops < 16; hops++) {
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(schema, "$ref");
+        if (!cJSON_IsString(ref) || ref->valuestring[0] != '#') return schema;
+        const cJSON *at = root;
+        char *copy = strdup(ref->valuestring + 1), *save = NULL;
+        for (char *t = copy ? strtok_r(copy, "/", &save) : NULL; t && at; t = strtok_r(NULL, "/", &save))
+            at = cJSON_GetObjectItemCaseSensitive(at, t);
+        free(copy);
+        if (!at) return schema;
+        schema = at;
+    }
+    return schema;
+}
+
+/* A plausible instance of schema (the subset small models are asked for: objects, arrays,
+ * enums, consts, strings with formats and lengths, numbers with bounds). broken: leave out
+ * the first required property of the top object. */
+static void gen_value(sim_state *s, const cJSON *root, const cJSON *schema, int depth,
+                      int broken, sy_buf *out)
+{
+    schema = deref(root, schema);
+    const cJSON *v, *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
+    if (depth > 16 || !cJSON_IsObject(schema)) {
+        sy_buf_puts(out, "null");
+        return;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(schema, "const")) || (v = first_of(schema, "enum"))) {
+        char *t = cJSON_PrintUnformatted(v);
+        sy_buf_puts(out, t ? t : "null");
+        free(t);
+        return;
+    }
+    if ((v = first_of(schema, "anyOf")) || (v = first_of(schema, "oneOf")) ||
+        (v = first_of(schema, "allOf"))) {
+        gen_value(s, root, v, depth + 1, 0, out);
+        return;
+    }
+    const char *t = cJSON_IsString(type) ? type->valuestring : NULL;
+    if (cJSON_IsArray(type)) { /* the first type that is not "null" */
+        cJSON_ArrayForEach(v, type) if (cJSON_IsString(v) && strcmp(v->valuestring, "null") != 0) {
+            t = v->valuestring;
+            break;
+        }
+    }
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+    if (!t) t = props ? "object" : cJSON_GetObjectItemCaseSensitive(schema, "items") ? "array" : "string";
+    if (strcmp(t, "object") == 0) {
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
+        const char *skip = broken && cJSON_IsString(cJSON_GetArrayItem(req, 0))
+                               ? cJSON_GetArrayItem(req, 0)->valuestring : NULL;
+        int n = 0;
+        sy_buf_puts(out, "{");
+        cJSON_ArrayForEach(v, props)
+        {
+            if (skip && strcmp(v->string, skip) == 0) continue;
+            sy_buf_puts(out, n++ ? "," : "");
+            sy_buf_json_str(out, v->string);
+            sy_buf_puts(out, ":");
+            gen_value(s, root, v, depth + 1, 0, out);
+        }
+        sy_buf_puts(out, "}");
+    } else if (strcmp(t, "array") == 0) {
+        const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
+        const cJSON *min = cJSON_GetObjectItemCaseSensitive(schema, "minItems");
+        int n = cJSON_IsNumber(min) && min->valueint > 1 ? min->valueint : 1;
+        if (n > 8) n = 8;
+        sy_buf_puts(out, "[");
+        for (int i = 0; i < n; i++) {
+            if (i) sy_buf_puts(out, ",");
+            if (cJSON_IsObject(items))
+                gen_value(s, root, items, depth + 1, 0, out);
+            else
+                sy_buf_puts(out, "\"item\"");
+        }
+        sy_buf_puts(out, "]");
+    } else if (strcmp(t, "integer") == 0 || strcmp(t, "number") == 0) {
+        const cJSON *lo = cJSON_GetObjectItemCaseSensitive(schema, "minimum");
+        const cJSON *xlo = cJSON_GetObjectItemCaseSensitive(schema, "exclusiveMinimum");
+        const cJSON *hi = cJSON_GetObjectItemCaseSensitive(schema, "maximum");
+        double x = cJSON_IsNumber(lo) ? lo->valuedouble : cJSON_IsNumber(xlo) ? xlo->valuedouble + 1 : 1;
+        if (cJSON_IsNumber(hi) && x > hi->valuedouble) x = hi->valuedouble;
+        sy_buf_printf(out, t[0] == 'i' ? "%.0f" : "%.17g", t[0] == 'i' ? ceil(x) : x);
+    } else if (strcmp(t, "boolean") == 0) {
+        sy_buf_puts(out, "true");
+    } else if (strcmp(t, "null") == 0) {
+        sy_buf_puts(out, "null");
+    } else {
+        const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(schema, "format");
+        const cJSON *minl = cJSON_GetObjectItemCaseSensitive(schema, "minLength");
+        const cJSON *maxl = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
+        const char *f = cJSON_IsString(fmt) ? fmt->valuestring : "";
+        char word[96];
+        if (strcmp(f, "date-time") == 0) snprintf(word, sizeof word, "2026-01-01T12:00:00Z");
+        else if (strcmp(f, "date") == 0) snprintf(word, sizeof word, "2026-01-01");
+        else if (strcmp(f, "email") == 0) snprintf(word, sizeof word, "user@example.com");
+        else if (strcmp(f, "uuid") == 0) snprintf(word, sizeof word, "123e4567-e89b-42d3-a456-426614174000");
+        else if (strcmp(f, "uri") == 0) snprintf(word, sizeof word, "https://example.com/");
+        else {
+            uint64_t r = s->rng ^ (uint64_t)depth * 0x9e37u ^ (uint64_t)out->len;
+            snprintf(word, sizeof word, "%s %s", WORDS[next_u64(&r) % SY_ARRAY_LEN(WORDS)],
+                     WORDS[next_u64(&r) % SY_ARRAY_LEN(WORDS)]);
+        }
+        size_t n = strlen(word);
+        if (cJSON_IsNumber(minl))
+            while (n < (size_t)minl->valueint && n + 1 < sizeof word) word[n++] = 'x';
+        word[n] = '\0';
+        if (cJSON_IsNumber(maxl) && maxl->valueint >= 0 && (size_t)maxl->valueint < n)
+            word[maxl->valueint] = '\0';
+        sy_buf_json_str(out, word);
+    }
+}
+
+/* The structured answer: an instance of the request's schema (json_schema), or a small
+ * object (json_object); at the model's configured rates broken, or fenced in Markdown. */
+static void build_json(sim_state *s, const char *words)
+{
+    const sy_chat *c = s->a->chat;
+    const sy_sim_cfg *cfg = &s->a->model->sim;
+    sy_json_member js, schema;
+    cJSON *root = NULL;
+    if (sy_json_get(c->text, c->response_format.val_off, c->response_format.val_len, "json_schema",
+                    &js) &&
+        js.type == 'o' && sy_json_get(c->text, js.val_off, js.val_len, "schema", &schema))
+        root = cJSON_ParseWithLength(c->text + schema.val_off, schema.val_len);
+    int broken = uniform(&s->rng) < cfg->invalid_json_rate;
+    int fenced = !broken && uniform(&s->rng) < cfg->fenced_json_rate;
+    sy_buf v;
+    sy_buf_init(&v);
+    if (root) {
+        gen_value(s, root, root, 0, broken, &v);
+        /* nothing required to leave out: cut the text instead */
+        if (broken && v.len > 2 && (v.data[0] != '{' || !cJSON_GetObjectItemCaseSensitive(root, "required")))
+            v.len /= 2;
+    } else {
+        sy_buf_puts(&v, broken ? "{\"answer\": " : "{\"answer\":");
+        sy_buf_json_str(&v, broken ? "" : words);
+        if (!broken) {
+            sy_buf_puts(&v, ",\"model\":");
+            sy_buf_json_str(&v, s->a->model->id);
+            sy_buf_puts(&v, "}");
+        }
+    }
+    cJSON_Delete(root);
+    if (fenced) sy_buf_puts(&s->text, "Here is the JSON you asked for:\n```json\n");
+    sy_buf_append(&s->text, v.data ? v.data : "", v.len);
+    if (fenced) sy_buf_puts(&s->text, "\n```\n");
+    sy_buf_free(&v);
+}
+
 static void build_text(sim_state *s)
 {
     sy_buf words;
     sy_buf_init(&words);
     for (int i = 0; i < s->ntokens; i++) token_text(s, i, &words);
     if (s->json_mode) {
-        sy_buf_puts(&s->text, "{\"answer\":");
-        sy_buf_json_str(&s->text, words.data ? words.data : "");
-        sy_buf_puts(&s->text, ",\"model\":");
-        sy_buf_json_str(&s->text, s->a->model->id);
-        sy_buf_puts(&s->text, "}");
+        build_json(s, words.data ? words.data : "");
     } else {
         sy_buf_append(&s->text, words.data ? words.data : "", words.len);
     }
@@ -234,7 +390,7 @@ int sy_prov_sim_start(sy_attempt *a)
     uint64_t seed = sy_hash64(m->id, strlen(m->id), m->provider->seed);
     s->rng = sy_hash64(c->text + c->messages.val_off, c->messages.val_len, seed);
 
-    s->prompt_tokens = sy_tokens_estimate_request(c);
+    s->prompt_tokens = sy_tokens_request(c, m->tok_kind);
     s->ntokens = cfg->out_min + (int)(uniform(&s->rng) * (cfg->out_max - cfg->out_min + 1));
     long mt = sy_chat_max_tokens(c);
     if (mt >= 1 && mt < s->ntokens) {

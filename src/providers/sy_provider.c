@@ -35,6 +35,7 @@ const char *sy_outcome_name(int outcome)
     case SY_OUT_CONNECT: return "connect";
     case SY_OUT_RESET: return "reset";
     case SY_OUT_INVALID: return "invalid";
+    case SY_OUT_SCHEMA: return "schema_invalid";
     default: return "error";
     }
 }

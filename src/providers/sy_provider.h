@@ -28,6 +28,8 @@ enum {
     SY_OUT_CONNECT,   /* refused, unreachable, DNS */
     SY_OUT_RESET,     /* connection lost, or a stream cut short */
     SY_OUT_INVALID,   /* a 2xx answer that is not a valid completion */
+    SY_OUT_SCHEMA,    /* a completion that breaks the request's JSON schema (the engine's
+                         verdict, never an adapter's) */
 };
 
 typedef struct sy_attempt sy_attempt;

@@ -7,6 +7,7 @@
 #include "registry/sy_config.h"
 
 #include "core/sy_url.h"
+#include "tokens/sy_tokens.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -448,12 +449,15 @@ static unsigned cap_bit(const char *name)
 
 static void load_sim(loader *ld, decl *d, sy_model *m)
 {
-    static const char *const known[] = {"failure_rate", "failure_status", "ttft",
-                                        "tokens_per_second", "output_tokens", NULL};
+    static const char *const known[] = {"failure_rate",      "failure_status",  "ttft",
+                                        "tokens_per_second", "output_tokens",   "invalid_json_rate",
+                                        "fenced_json_rate",  NULL};
     char k[160];
     decl sub;
     check_known_keys(ld, d, known);
     read_number(ld, d, "failure_rate", 0, 1, &m->sim.failure_rate);
+    read_number(ld, d, "invalid_json_rate", 0, 1, &m->sim.invalid_json_rate);
+    read_number(ld, d, "fenced_json_rate", 0, 1, &m->sim.fenced_json_rate);
     read_int32(ld, d, "failure_status", 400, 599, &m->sim.failure_status);
     read_number(ld, d, "tokens_per_second", 0.001, 1e6, &m->sim.tokens_per_s);
     if (open_sub(ld, d, "ttft", &sub, k, sizeof k) == 1) {
@@ -479,7 +483,8 @@ static void load_model(loader *ld, decl *d, sy_model *m)
     static const char *const known[] = {"id",        "provider",       "upstream",
                                         "price",     "context_window", "max_output",
                                         "capabilities", "tokenizer",   "latency",
-                                        "tags",      "sim",            NULL};
+                                        "tags",      "sim",            "output_reserve",
+                                        NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     decl sub;
@@ -519,6 +524,8 @@ static void load_model(loader *ld, decl *d, sy_model *m)
     }
     read_int(ld, d, "context_window", 1, 1e9, &m->context_window);
     read_int(ld, d, "max_output", 1, 1e9, &m->max_output);
+    m->output_reserve = m->max_output < 512 ? m->max_output : 512;
+    read_int(ld, d, "output_reserve", 0, 1e9, &m->output_reserve);
 
     char **caps = NULL;
     int ncaps = 0;
@@ -539,8 +546,21 @@ static void load_model(loader *ld, decl *d, sy_model *m)
     for (int i = 0; caps && i < ncaps; i++) free(caps[i]);
     free(caps);
 
-    if (read_string(ld, d, "tokenizer", &m->tokenizer) == 0)
-        m->tokenizer = sy_strdup("estimate");
+    if (read_string(ld, d, "tokenizer", &m->tokenizer) == 0) {
+        m->tok_kind = sy_tok_kind_guess(m->upstream);
+        m->tokenizer = sy_strdup(sy_tok_kind_name(m->tok_kind));
+    } else if ((m->tok_kind = sy_tok_kind(m->tokenizer)) < 0) {
+        keyname(k, sizeof k, d, "tokenizer");
+        problem(ld, NULL, d->line, k,
+                "unknown tokenizer \"%s\" (known: cl100k_base, o200k_base, estimate)",
+                m->tokenizer);
+        m->tok_kind = SY_TOK_ESTIMATE;
+    }
+    char terr[512];
+    if (sy_tokens_init(m->tok_kind, terr, sizeof terr) != 0) {
+        keyname(k, sizeof k, d, "tokenizer");
+        problem(ld, NULL, d->line, k, "%s", terr);
+    }
     if (open_sub(ld, d, "latency", &sub, k, sizeof k) == 1) {
         static const char *const lk[] = {"p50", "p95", NULL};
         check_known_keys(ld, &sub, lk);
@@ -592,8 +612,9 @@ static char *read_file(const char *path, size_t *len, int *err)
 
 static void load_route(loader *ld, decl *d, sy_route *r)
 {
-    static const char *const known[] = {"name", "policy", "default", "budget_ms", "options",
-                                        NULL};
+    static const char *const known[] = {"name",     "policy",   "default",
+                                        "budget_ms", "options", "truncate",
+                                        "on_schema_failure", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -640,6 +661,34 @@ static void load_route(loader *ld, decl *d, sy_route *r)
                                           0xffffffffffffull));
         }
     }
+    char *trunc = NULL;
+    if (read_string(ld, d, "truncate", &trunc) == 1) {
+        if (strcmp(trunc, "drop_oldest") == 0)
+            r->truncate = SY_TRUNC_DROP_OLDEST;
+        else if (strcmp(trunc, "middle_out") == 0)
+            r->truncate = SY_TRUNC_MIDDLE_OUT;
+        else if (strcmp(trunc, "none") != 0) {
+            keyname(k, sizeof k, d, "truncate");
+            problem(ld, NULL, d->line, k,
+                    "unknown strategy \"%s\" (known: none, drop_oldest, middle_out)", trunc);
+        }
+    }
+    free(trunc);
+    char *osf = NULL;
+    if (read_string(ld, d, "on_schema_failure", &osf) == 1) {
+        if (strcmp(osf, "escalate") == 0)
+            r->on_schema_failure = SY_SCHEMA_ESCALATE;
+        else if (strcmp(osf, "retry") == 0)
+            r->on_schema_failure = SY_SCHEMA_RETRY;
+        else if (strcmp(osf, "pass") == 0)
+            r->on_schema_failure = SY_SCHEMA_PASS;
+        else {
+            keyname(k, sizeof k, d, "on_schema_failure");
+            problem(ld, NULL, d->line, k, "unknown action \"%s\" (known: escalate, retry, pass)",
+                    osf);
+        }
+    }
+    free(osf);
     if (read_string(ld, d, "default", &def) == 0) {
         keyname(k, sizeof k, d, "default");
         problem(ld, NULL, d->line, k, "is required (the model used when the policy fails)");

@@ -12,6 +12,9 @@
 #include "core/sy_url.h"
 
 enum { SY_PROV_OPENAI = 1, SY_PROV_SIM = 2 };
+enum { SY_TRUNC_NONE = 0, SY_TRUNC_DROP_OLDEST = 1, SY_TRUNC_MIDDLE_OUT = 2 };
+/* what a route does with an answer that breaks the request's JSON schema */
+enum { SY_SCHEMA_ESCALATE = 0, SY_SCHEMA_RETRY = 1, SY_SCHEMA_PASS = 2 };
 
 enum {
     SY_CAP_JSON = 1u << 0,
@@ -42,6 +45,8 @@ typedef struct sy_sim_cfg {
     double ttft_p50_ms, ttft_p95_ms; /* default: a third of the model's latency profile */
     double tokens_per_s;     /* streaming pace, default 80 */
     int out_min, out_max;    /* answer length in tokens, default 12..48 */
+    double invalid_json_rate; /* 0..1: structured answers that break the request's schema */
+    double fenced_json_rate;  /* 0..1: structured answers wrapped in a Markdown fence + prose */
 } sy_sim_cfg;
 
 /* Live health of a model, shared by every worker and kept across reloads (the engine owns
@@ -67,7 +72,9 @@ typedef struct sy_model {
     int64_t context_window;
     int64_t max_output;
     unsigned caps;           /* SY_CAP_* */
-    char *tokenizer;
+    char *tokenizer;         /* "cl100k_base", "o200k_base" or "estimate" */
+    int tok_kind;            /* SY_TOK_* (tokens/sy_tokens.h) */
+    int64_t output_reserve;  /* output tokens assumed when a request sets no max_tokens */
     double lat_p50_ms, lat_p95_ms;
     char **tags;
     int ntags;
@@ -87,6 +94,8 @@ typedef struct sy_route {
     sy_model *default_model; /* used when the policy fails */
     int budget_us;           /* per call of route() */
     char *options_json;      /* the route's `options` table as JSON, or NULL */
+    int truncate;            /* SY_TRUNC_*: what to do when no candidate's context fits */
+    int on_schema_failure;   /* SY_SCHEMA_* */
     const char *file;
     int line;
 } sy_route;

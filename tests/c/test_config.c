@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "registry/sy_config.h"
+#include "tokens/sy_tokens.h"
 #include "sy_test.h"
 
 static char g_dir[256];
@@ -37,7 +38,8 @@ TEST(loads_every_field)
         "        tokenizer = 'o200k_base', latency = { p50 = 10, p95 = 20 }, tags = { 'a', 'b' },\n"
         "        sim = { failure_rate = 0.25, ttft = { p50 = 1, p95 = 2 } } }\n"
         "model { id = 'big', provider = 'oa', upstream = 'gpt-x' }\n"
-        "route { name = 'auto', policy = 'p.lua', default = 'big', budget_ms = 5 }\n");
+        "route { name = 'auto', policy = 'p.lua', default = 'big', budget_ms = 5,\n"
+        "        truncate = 'middle_out' }\n");
     setenv("SY_TEST_KEY", "sk-test", 1);
     sy_buf diag;
     sy_buf_init(&diag);
@@ -65,7 +67,12 @@ TEST(loads_every_field)
     CHECK_STR(b ? b->upstream : NULL, "gpt-x");
     CHECK_STR(b ? b->provider->base_url : NULL, "http://x/v1");
     CHECK_STR(b ? b->provider->api_key : NULL, "sk-test");
+    /* tokenizers: given, or guessed from the upstream name; output reserve defaults */
+    CHECK(s && s->tok_kind == SY_TOK_O200K && s->output_reserve == 100);
+    CHECK(b && b->tok_kind == SY_TOK_ESTIMATE && strcmp(b->tokenizer, "estimate") == 0);
+    CHECK(b && b->output_reserve == 512);
     const sy_route *r = sy_config_route(cfg, "auto");
+    CHECK(r && r->truncate == SY_TRUNC_MIDDLE_OUT);
     CHECK(r && r->default_model == b && r->budget_us == 5000);
     CHECK(r && strlen(r->policy_hash) == 12);
     sy_config_unref(cfg);
@@ -85,7 +92,10 @@ TEST(reports_every_problem_with_file_line_and_key)
         "model { id = 'c', provider = 'sim', pirce = 1 }\n"                /* 6 */
         "provider { id = 'x', kind = 'weird' }\n"                          /* 7 */
         "route { name = 'r2', policy = 'bad_policy.lua', default = 'zz' }\n" /* 8 */
-        "server { listen = 'nohost' }\n");                                 /* 9 */
+        "server { listen = 'nohost' }\n"                                   /* 9 */
+        "model { id = 'd', provider = 'sim', tokenizer = 'p50k_base' }\n"   /* 10 */
+        "route { name = 'r3', policy = 'bad_policy.lua', default = 'b',\n"  /* 11 */
+        "        truncate = 'oldest' }\n");
     sy_buf diag;
     sy_buf_init(&diag);
     sy_config *cfg = NULL;
@@ -108,6 +118,14 @@ TEST(reports_every_problem_with_file_line_and_key)
     snprintf(want, sizeof want, "%s:8: route[r2].default: unknown model \"zz\"", path);
     CHECK_CONTAINS(diag.data, want);
     snprintf(want, sizeof want, "%s:9: server.listen: expected HOST:PORT", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want,
+             "%s:10: model[d].tokenizer: unknown tokenizer \"p50k_base\" (known: cl100k_base, "
+             "o200k_base, estimate)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want,
+             "%s:11: route[r3].truncate: unknown strategy \"oldest\" (known: none, drop_oldest, "
+             "middle_out)", path);
     CHECK_CONTAINS(diag.data, want);
     sy_buf_free(&diag);
 }

@@ -903,3 +903,44 @@ double sy_json_num(const cJSON *root, const char *path, double def)
     const cJSON *j = sy_json_at(root, path);
     return cJSON_IsNumber(j) ? j->valuedouble : def;
 }
+
+/* ==== the usual fixture ================================================================ */
+
+int sy_it_env_start(sy_it_env *e, const char *gw_bin, const char *mock_bin, const char *config_fmt,
+                    const char *const files[])
+{
+    char path[600];
+    memset(e, 0, sizeof *e);
+    if (sy_it_tmpdir(e->dir, sizeof e->dir) != 0 || sy_mock_start(&e->mock, mock_bin, NULL) != 0) {
+        fprintf(stderr, "sy_it_env_start: temp dir or mock upstream failed\n");
+        return -1;
+    }
+    for (int i = 0; files && files[i] && files[i + 1]; i += 2)
+        sy_it_write_file(e->dir, files[i], files[i + 1], path, sizeof path);
+    size_t cap = strlen(config_fmt) + 32;
+    char *config = malloc(cap);
+    if (!config) return -1;
+    snprintf(config, cap, config_fmt, e->mock.port);
+    int rc = sy_it_write_file(e->dir, "config.lua", config, path, sizeof path);
+    free(config);
+    snprintf(e->log, sizeof e->log, "%s/gw.log", e->dir);
+    if (rc != 0 || sy_gw_start(&e->gw, gw_bin, path, 1, NULL, e->log) != 0) {
+        sy_mock_stop(&e->mock);
+        return -1;
+    }
+    return 0;
+}
+
+int sy_it_env_stop(sy_it_env *e, char **log_out)
+{
+    sy_gw_stop(&e->gw);
+    sy_mock_stop(&e->mock);
+    char *log = sy_it_read_file(e->log, NULL);
+    int bad = sy_it_sanitizer_report(log);
+    if (log_out)
+        *log_out = log;
+    else
+        free(log);
+    sy_it_rmtree(e->dir);
+    return bad;
+}

@@ -99,6 +99,22 @@ int sy_gw_start(sy_gw *g, const char *bin, const char *config, int workers, char
                 const char *stderr_path);
 void sy_gw_stop(sy_gw *g);
 
+/* A mock upstream and one gateway (1 worker) in a temp dir: the usual fixture of a test
+ * program. config_fmt has one %d, the mock's port; files are name, text pairs (NULL-ended)
+ * written beside the config (policies). */
+typedef struct sy_it_env {
+    char dir[512];
+    char log[600];
+    sy_mock mock;
+    sy_gw gw;
+} sy_it_env;
+/* 0, or -1 (with what failed on stderr; everything started is stopped again). */
+int sy_it_env_start(sy_it_env *e, const char *gw_bin, const char *mock_bin, const char *config_fmt,
+                    const char *const files[]);
+/* Stops both; returns 1 when the gateway's log held a sanitizer report (a failure). The log
+ * text goes to *log_out (malloc'd) when log_out is not NULL. */
+int sy_it_env_stop(sy_it_env *e, char **log_out);
+
 /* ==== HTTP ============================================================================= */
 
 typedef struct sy_piece {

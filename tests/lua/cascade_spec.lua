@@ -30,7 +30,7 @@ describe("policies/cascade.lua", function()
   end)
 
   it("starts with models that hold a long prompt", function()
-    local d = route(string.rep("abcd ", 16000))
+    local d = route(string.rep("abcd ", 10000))
     assert.same({ "flash", "medium", "large" }, d.chain)
   end)
 

@@ -84,7 +84,7 @@ describe("policies/composite.lua", function()
   end)
 
   it("skips tier models whose context window cannot hold the request", function()
-    local d = route(string.rep("abcd ", 16000), { metadata = { task = "summarize" } })
+    local d = route(string.rep("abcd ", 10000), { metadata = { task = "summarize" } })
     assert.same({ "medium", "large" }, d.chain)
     assert.equal("task: summarize", d.reason)
   end)

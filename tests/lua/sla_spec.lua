@@ -1,8 +1,8 @@
 -- sla_spec.lua — policies/sla.lua through the real engine (tests/fixtures/policies.lua).
 local H = dofile((os.getenv("SY_SOURCE_DIR") or ".") .. "/tests/fixtures/spec_helper.lua")
 
-local TOKENS_20K = string.rep("abcd ", 16000) -- ~20000 tokens: only flash and up hold it
-local TOKENS_40K = string.rep("abcd ", 32000) -- ~40000 tokens: only medium and up hold it
+local TOKENS_20K = string.rep("abcd ", 10000) -- 20000 tokens (o200k_base): only flash and up hold it
+local TOKENS_40K = string.rep("abcd ", 20000) -- 40000 tokens: only medium and up hold it
 
 describe("policies/sla.lua", function()
   local engine

@@ -19,6 +19,9 @@
  *   fail_after_chunks=K       stream: K content events, then the connection closes (FIN) with
  *                             no terminating chunk and no [DONE]; K >= chunks sends them all
  *   stall_ms=N                stream: headers first, then N ms before the first event
+ *   echo=1                    the answer text is the request's "messages" array as JSON
+ *   tool=NAME                 (not streamed) the answer is a tool call of NAME whose
+ *                             arguments are the answer text
  *   content=TEXT              URL-decoded ('+' is a space) answer text; default
  *                             "Hello from <model string as received>"
  * Precedence: delay, then reset, then status (>= 300 or < 200), then garbage, then the
@@ -122,6 +125,7 @@ typedef struct mock_opts {
     int fail_after_chunks; /* -1 = never */
     int stall_ms;
     char *content; /* decoded, owned, or NULL */
+    int echo;      /* answer with the request's "messages" array as JSON text */
 } mock_opts;
 
 /* A request answered from timers. Owned by its worker's active list until finished or
@@ -527,6 +531,8 @@ static void opts_parse(mock_opts *o, const char *model)
             o->retry_after = n;
         else if (strcmp(k, "delay_ms") == 0)
             o->delay_ms = n < 0 ? 0 : n;
+        else if (strcmp(k, "echo") == 0)
+            o->echo = n;
         else if (strcmp(k, "reset") == 0)
             o->reset = n;
         else if (strcmp(k, "garbage") == 0)
@@ -555,11 +561,24 @@ static void add_completion(struct evbuffer *b, unsigned long id, long created, c
     json_str(b, model, strlen(model));
     evbuffer_add_printf(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                            "\"content\":");
-    json_str(b, answer, strlen(answer));
+    /* tool=NAME: the answer is a call of NAME with the answer text as its arguments */
+    const char *tool = strstr(model, "tool=");
+    if (tool) {
+        tool += 5;
+        size_t tl = strcspn(tool, "&");
+        evbuffer_add_printf(b, "null,\"tool_calls\":[{\"id\":\"call_mock\",\"type\":\"function\","
+                               "\"function\":{\"name\":");
+        json_str(b, tool, tl);
+        evbuffer_add_printf(b, ",\"arguments\":");
+        json_str(b, answer, strlen(answer));
+        evbuffer_add_printf(b, "}}]");
+    } else {
+        json_str(b, answer, strlen(answer));
+    }
     evbuffer_add_printf(b,
-                        "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%ld,"
+                        "},\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%ld,"
                         "\"completion_tokens\":%ld,\"total_tokens\":%ld}}",
-                        pt, ct, pt + ct);
+                        tool ? "tool_calls" : "stop", pt, ct, pt + ct);
 }
 
 static void send_completion(struct evhttp_request *req, unsigned long id, long created,
@@ -910,7 +929,9 @@ static void handle_chat(worker *w, struct evhttp_request *req)
     js = cJSON_GetObjectItemCaseSensitive(root, "stream");
     jso = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     pt = prompt_tokens(root);
-    if (o.content) {
+    if (o.echo) {
+        answer = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "messages"));
+    } else if (o.content) {
         answer = strdup(o.content);
     } else {
         size_t n = strlen(model) + sizeof "Hello from ";
