@@ -292,7 +292,12 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
 static void on_chunk(sy_attempt *a, cJSON *chunk)
 {
     sy_call *c = a->ud;
-    if (c->enf.active) { /* held until the whole answer checks */
+    /* Held until the whole answer checks: from the first chunk when the response format is
+     * enforced; with only tool schemas to check, from the first tool-call delta (a plain text
+     * answer to a request with tools streams as it comes). */
+    if (c->enf.active && !c->committed &&
+        (c->enf.schema || c->enf.json_object || c->held ||
+         jpath(jpath(chunk, "choices", 0, "delta"), "tool_calls", -1, NULL))) {
         if (!c->held) c->held = cJSON_CreateArray();
         if (c->held)
             cJSON_AddItemToArray(c->held, chunk);
@@ -440,7 +445,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         c->retrying = 0;
         c->retried = 1;
     }
-    if (c->stream && c->enf.active) {
+    if (c->stream && c->enf.active && !c->committed) {
         cJSON *msg = held_message(c->held);
         sy_check chk;
         sy_enforce_check(&c->enf, msg, &chk);

@@ -279,6 +279,23 @@ TEST(tool_call_arguments_are_checked)
     sy_resp_free(&r);
 }
 
+TEST(a_text_answer_to_a_request_with_tools_is_not_held)
+{
+    /* only tool-call arguments have a schema here: the text answer streams as it comes */
+    sy_resp r;
+    sy_sse sse = {0};
+    post(&r,
+         "{\"model\":\"good\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":"
+         "{\"type\":\"object\"}}}]}",
+         NULL);
+    CHECK(r.status == 200);
+    CHECK(sy_resp_header(&r, "x-switchyard-schema") == NULL); /* never went through the hold */
+    CHECK(sy_sse_parse(&r, &sse) == 0 && sse.done_last && sse.n > 3);
+    sy_sse_free(&sse);
+    sy_resp_free(&r);
+}
+
 TEST(every_answer_broken_is_502)
 {
     sy_resp r;
@@ -364,6 +381,7 @@ int main(int argc, char **argv)
     RUN_SEL(pass_returns_it_marked_invalid);
     RUN_SEL(fences_and_prose_are_normalised);
     RUN_SEL(tool_call_arguments_are_checked);
+    RUN_SEL(a_text_answer_to_a_request_with_tools_is_not_held);
     RUN_SEL(every_answer_broken_is_502);
     RUN_SEL(bad_schemas_in_requests_are_400);
     RUN_SEL(policies_validate_too);
