@@ -23,23 +23,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
 
 /* 1 if s is valid UTF-8 (PCRE2's JIT matcher requires it) */
 static int utf8_valid(const unsigned char *s, size_t n)
@@ -192,7 +175,7 @@ int main(int argc, char **argv)
     int reps = argc > 2 ? atoi(argv[2]) : 5, rc = 1;
     if (reps < 1) reps = 1;
     size_t n = 0;
-    char *text = read_file(argv[1], &n), *word = NULL;
+    char *text = sy_file_read(argv[1], &n), *word = NULL;
     if (!text) {
         perror(argv[1]);
         return 1;

@@ -2,6 +2,7 @@
 #include "core/sy_core.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,4 +282,26 @@ const char *sy_http_reason(int status)
     case 504: return "Gateway Timeout";
     default: return "Unknown";
     }
+}
+
+char *sy_file_read(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) return NULL;
+    sy_buf b;
+    sy_buf_init(&b);
+    char chunk[65536];
+    size_t n;
+    int oom = 0;
+    while (!oom && (n = fread(chunk, 1, sizeof chunk, f)) > 0) oom = sy_buf_append(&b, chunk, n) != SY_OK;
+    int bad = ferror(f);
+    if (f != stdin) fclose(f);
+    if (bad || oom || sy_buf_reserve(&b, 1) != SY_OK) {
+        sy_buf_free(&b);
+        errno = oom ? ENOMEM : bad ? EIO : ENOMEM;
+        return NULL;
+    }
+    *len = b.len;
+    b.data[b.len] = '\0';
+    return sy_buf_steal(&b);
 }

@@ -47,6 +47,10 @@ int sy_buf_json_str(sy_buf *b, const char *s);
 /* Take ownership of the bytes (caller frees); leaves b empty. */
 char *sy_buf_steal(sy_buf *b);
 
+/* A whole file ("-": standard input), NUL-terminated, malloc'd; *len its length. NULL with
+ * errno set (ENOENT, EIO, ENOMEM, ...) on failure. */
+char *sy_file_read(const char *path, size_t *len);
+
 /* ---- strings ------------------------------------------------------------------------- */
 char *sy_strdup(const char *s);
 char *sy_strndup(const char *s, size_t n);

@@ -594,20 +594,10 @@ static char *join_path(const char *dir, const char *rel)
 
 static char *read_file(const char *path, size_t *len, int *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *err = errno;
-        return NULL;
-    }
-    sy_buf b;
-    sy_buf_init(&b);
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) sy_buf_append(&b, chunk, n);
-    *err = ferror(f) ? EIO : 0;
-    fclose(f);
-    *len = b.len;
-    return sy_buf_steal(&b);
+    errno = 0;
+    char *text = sy_file_read(path, len);
+    *err = text ? 0 : (errno ? errno : EIO);
+    return text;
 }
 
 static void load_route(loader *ld, decl *d, sy_route *r)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "schema/sy_schema.h"
+#include "core/sy_core.h"
 
 #define CLI_MAX_ERRORS 100
 
@@ -20,38 +21,6 @@ static void cli_usage(FILE *f)
                "  --first    stop at the first error\n"
                "exit status: 0 valid, 1 invalid (one line per error on stdout:\n"
                "  \"instance_path: message (schema_path)\"), 2 bad usage, schema or file\n");
-}
-
-/* Reads a whole file ("-": standard input). NULL with errno set on failure. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-        if (n == cap) {
-            char *p = realloc(buf, cap *= 2);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-                errno = ENOMEM;
-            }
-            buf = p;
-        }
-    }
-    int bad = ferror(f);
-    if (f != stdin) fclose(f);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
 }
 
 int sy_schema_cli(int argc, char **argv)
@@ -107,7 +76,7 @@ int sy_schema_cli(int argc, char **argv)
         goto done;
     }
     size_t slen = 0, ilen = 0;
-    if (!(schema_txt = slurp(schema_path, &slen))) {
+    if (!(schema_txt = sy_file_read(schema_path, &slen))) {
         fprintf(stderr, "switchyard validate: cannot read %s: %s\n", schema_path, strerror(errno));
         goto done;
     }
@@ -116,7 +85,7 @@ int sy_schema_cli(int argc, char **argv)
         fprintf(stderr, "switchyard validate: %s: %s\n", schema_path, err);
         goto done;
     }
-    if (!(inst_txt = slurp(inst_path, &ilen))) {
+    if (!(inst_txt = sy_file_read(inst_path, &ilen))) {
         fprintf(stderr, "switchyard validate: cannot read %s: %s\n",
                 strcmp(inst_path, "-") == 0 ? "standard input" : inst_path, strerror(errno));
         goto done;

@@ -20,23 +20,6 @@ static const char *const ENCODINGS[] = {"cl100k_base", "o200k_base"};
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
 
 static int b64v(int c)
 {
@@ -129,7 +112,7 @@ static void check_golden_file(const char *file)
     char path[1024];
     size_t size = 0;
     snprintf(path, sizeof path, "%s/%s", GOLDEN_DIR, file);
-    char *buf = read_file(path, &size);
+    char *buf = sy_file_read(path, &size);
     CHECK(buf != NULL);
     if (!buf) {
         fprintf(stderr, "cannot read %s\n", path);
