@@ -59,6 +59,8 @@ typedef struct sy_call {
     int next;                    /* index in dec.models of the next attempt */
     sy_attempt att;
     int attempt_running;
+    int att_probe;               /* the running attempt is its model's half-open breaker probe */
+    int client_deadline_ms;      /* x-switchyard-timeout-ms, 0 when not given */
     uint64_t attempt_t0;         /* when the running attempt started (ns) */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
@@ -157,6 +159,8 @@ static void attempt_ended(sy_call *c, int ok, int cancelled)
     const sy_model *m = c->att.model;
     c->attempt_running = 0;
     if (!m || !m->live) return;
+    sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), !ok, cancelled, c->att_probe);
+    c->att_probe = 0;
     atomic_fetch_sub(&m->live->inflight, 1);
     if (cancelled) return;
     atomic_fetch_add(&m->live->attempts, 1);
@@ -171,10 +175,12 @@ static void attempt_ended(sy_call *c, int ok, int cancelled)
 static void schema_failed(sy_call *c, const sy_model *m, const sy_check *chk, const cJSON *msg,
                           const sy_answer *ans);
 
-static int retryable(int outcome, int status)
+static int retryable(int outcome, int status, const char *body)
 {
     if (outcome != SY_OUT_HTTP) return 1;
     if (status >= 500) return 1;
+    /* too long for this model (our count for it was an estimate): another may take it */
+    if (status == 400 && body && strstr(body, "context_length_exceeded")) return 1;
     return status == 401 || status == 403 || status == 408 || status == 409 || status == 429;
 }
 
@@ -191,7 +197,7 @@ static void respond_all_failed(sy_call *c)
         const try_rec *t = &c->tries[i];
         if (t->outcome != SY_OUT_TIMEOUT) all_timeout = 0;
         if (t->outcome != SY_OUT_SCHEMA) all_schema = 0;
-        if (!(t->outcome == SY_OUT_CONNECT ||
+        if (!(t->outcome == SY_OUT_CONNECT || t->outcome == SY_OUT_BREAKER ||
               (t->outcome == SY_OUT_HTTP && (t->status == 429 || t->status == 503))))
             all_unavail = 0;
         sy_buf_printf(&msg, "%s%s: %s", i ? "; " : "", t->model->id, t->message);
@@ -516,7 +522,9 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
                     const char *body)
 {
     sy_call *c = a->ud;
-    attempt_ended(c, 0, 0);
+    /* a 4xx that is the request's fault says nothing about the model's health */
+    int moves_on = retryable(outcome, status, body);
+    attempt_ended(c, !moves_on, 0);
     if (c->retrying) {
         c->retrying = 0;
         c->retried = 1;
@@ -533,7 +541,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
     record_try(c, a->model, outcome, status, message);
     sy_log(SY_LOG_INFO, "gateway", "request %s: attempt on %s failed: %s", c->request_id,
            a->model->id, message);
-    if (!retryable(outcome, status)) {
+    if (!moves_on) {
         /* the client's request is at fault: return the upstream's answer as it is */
         add_routing_headers(c, a->model);
         size_t blen = body ? strlen(body) : 0;
@@ -621,6 +629,11 @@ static void start_next(sy_call *c)
 {
     while (c->next < c->dec.n) {
         const sy_model *m = c->dec.models[c->next++];
+        int probe = 0;
+        if (!c->retrying && !sy_breaker_admit(m->live, &m->breaker, sy_wall_ms(), &probe)) {
+            record_try(c, m, SY_OUT_BREAKER, 0, "circuit breaker open");
+            continue;
+        }
         memset(&c->att, 0, sizeof c->att);
         c->att.model = m;
         c->att.chat = c->retrying ? &c->retry_chat : &c->chat;
@@ -630,10 +643,12 @@ static void start_next(sy_call *c)
         c->att.env = &c->w->penv;
         if (sy_provider_start(&c->att) == SY_OK) {
             c->attempt_running = 1;
+            c->att_probe = probe;
             c->attempt_t0 = sy_now_ns();
             if (m->live) atomic_fetch_add(&m->live->inflight, 1);
             return;
         }
+        if (probe) sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), 0, 1, 1);
         record_try(c, m, SY_OUT_CONNECT, 0, "could not start the attempt");
     }
     respond_all_failed(c);
@@ -666,6 +681,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     }
     int ms = c->cfg->request_timeout_ms;
     if (c->dec.deadline_ms > 0 && c->dec.deadline_ms < ms) ms = c->dec.deadline_ms;
+    if (c->client_deadline_ms > 0 && c->client_deadline_ms < ms) ms = c->client_deadline_ms;
     snprintf(msg, sizeof msg, "request deadline of %d ms exceeded", ms);
     if (c->committed) {
         stream_error(c, msg, "deadline_exceeded");
@@ -879,6 +895,20 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
 {
     sy_call *c = call_decided(w, req);
     if (!c) return;
+    const char *tmo = sy_http_req_header(req, "x-switchyard-timeout-ms");
+    if (tmo) {
+        char *end;
+        long v = strtol(tmo, &end, 10);
+        if (end == tmo || *end || v < 1 || v > 86400000) {
+            add_routing_headers(c, NULL);
+            respond_error(req, 400, "x-switchyard-timeout-ms must be a whole number of milliseconds "
+                                    "from 1 to 86400000",
+                          "x-switchyard-timeout-ms", "invalid_header");
+            call_free(c);
+            return;
+        }
+        c->client_deadline_ms = (int)v;
+    }
     if (fit_context(c) != 0) return;
     char err[600], param[80] = "";
     if (sy_enforce_prepare(&c->enf, &c->chat, w->schemas, err, sizeof err, param, sizeof param) != 0) {
@@ -892,6 +922,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
     if (c->deadline) {
         int ms = c->cfg->request_timeout_ms;
         if (c->dec.deadline_ms > 0 && c->dec.deadline_ms < ms) ms = c->dec.deadline_ms;
+        if (c->client_deadline_ms > 0 && c->client_deadline_ms < ms) ms = c->client_deadline_ms;
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         evtimer_add(c->deadline, &tv);
     }
@@ -973,17 +1004,60 @@ static int token_eq(const char *given, const char *want)
     return diff == 0;
 }
 
+/* Whether the request carries the admin token; answers 401 and returns 0 when not. */
+static int admin_ok(sy_worker *w, sy_http_req *req)
+{
+    const char *auth = sy_http_req_header(req, "authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0 && token_eq(auth + 7, w->cfg->admin_token))
+        return 1;
+    sy_http_add_header(req, "www-authenticate", "Bearer");
+    respond_error(req, 401, "a valid admin token is required (Authorization: Bearer ...)", NULL,
+                  "invalid_admin_token");
+    return 0;
+}
+
+/* GET /admin/models: every model's live stats and circuit breaker, shared by all workers. */
+static void admin_models(sy_worker *w, sy_http_req *req)
+{
+    if (!admin_ok(w, req)) return;
+    sy_buf b;
+    sy_buf_init(&b);
+    int64_t now = sy_wall_ms();
+    sy_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < w->cfg->nmodels; i++) {
+        const sy_model *m = &w->cfg->models[i];
+        sy_live *lv = m->live;
+        sy_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        sy_buf_json_str(&b, m->id);
+        if (!lv) {
+            sy_buf_puts(&b, "}");
+            continue;
+        }
+        int st = atomic_load(&lv->br_state);
+        int64_t left = atomic_load(&lv->br_until_ms) - now;
+        sy_buf_printf(&b,
+                      ",\"inflight\":%d,\"attempts\":%llu,\"failures\":%llu,\"latency_ms\":%.3f,"
+                      "\"ttft_ms\":%.3f,\"error_rate\":%.4f,\"breaker\":{\"enabled\":%s,"
+                      "\"state\":\"%s\",\"window_attempts\":%u,\"window_failures\":%u,"
+                      "\"opened\":%llu,\"open_for_ms\":%lld}}",
+                      atomic_load(&lv->inflight), (unsigned long long)atomic_load(&lv->attempts),
+                      (unsigned long long)atomic_load(&lv->failures),
+                      sy_live_get(&lv->ewma_latency_ms), sy_live_get(&lv->ewma_ttft_ms),
+                      sy_live_get(&lv->ewma_error), m->breaker.enabled ? "true" : "false",
+                      sy_breaker_state_name(st), atomic_load(&lv->br_total),
+                      atomic_load(&lv->br_failed), (unsigned long long)atomic_load(&lv->br_opened),
+                      (long long)(st == SY_BREAKER_OPEN && left > 0 ? left : 0));
+    }
+    sy_buf_puts(&b, "]}");
+    sy_http_respond(req, 200, "application/json", b.data, b.len);
+    sy_buf_free(&b);
+}
+
 /* POST /admin/reload: reload now, answer with the outcome. Runs on this worker's thread (a
  * reload compiles the policies: a few milliseconds during which this worker waits). */
 static void admin_reload(sy_worker *w, sy_http_req *req)
 {
-    const char *auth = sy_http_req_header(req, "authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !token_eq(auth + 7, w->cfg->admin_token)) {
-        sy_http_add_header(req, "www-authenticate", "Bearer");
-        respond_error(req, 401, "a valid admin token is required (Authorization: Bearer ...)",
-                      NULL, "invalid_admin_token");
-        return;
-    }
+    if (!admin_ok(w, req)) return;
     sy_buf msg;
     sy_buf_init(&msg);
     if (sy_engine_reload_into(w->eng, &msg) == SY_OK) {
@@ -1028,6 +1102,11 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
     } else if (strcmp(path, "/admin/reload") == 0 && w->cfg->admin_token) {
         if (post) {
             admin_reload(w, req);
+            return;
+        }
+    } else if (strcmp(path, "/admin/models") == 0 && w->cfg->admin_token) {
+        if (get) {
+            admin_models(w, req);
             return;
         }
     } else if (strcmp(path, "/healthz") == 0) {

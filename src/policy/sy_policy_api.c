@@ -427,6 +427,8 @@ static void push_model(lua_State *L, const sy_model *m)
     lua_setfield(L, -2, "inflight");
     lua_pushnumber(L, lv ? (lua_Number)atomic_load(&lv->attempts) : 0);
     lua_setfield(L, -2, "attempts");
+    lua_pushstring(L, sy_breaker_state_name(lv ? atomic_load(&lv->br_state) : SY_BREAKER_CLOSED));
+    lua_setfield(L, -2, "breaker");
     lua_setfield(L, -2, "live");
 }
 

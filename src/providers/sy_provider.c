@@ -36,6 +36,7 @@ const char *sy_outcome_name(int outcome)
     case SY_OUT_RESET: return "reset";
     case SY_OUT_INVALID: return "invalid";
     case SY_OUT_SCHEMA: return "schema_invalid";
+    case SY_OUT_BREAKER: return "circuit_open";
     default: return "error";
     }
 }

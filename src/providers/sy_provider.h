@@ -30,6 +30,7 @@ enum {
     SY_OUT_INVALID,   /* a 2xx answer that is not a valid completion */
     SY_OUT_SCHEMA,    /* a completion that breaks the request's JSON schema (the engine's
                          verdict, never an adapter's) */
+    SY_OUT_BREAKER,   /* not attempted: the model's circuit breaker is open (engine only) */
 };
 
 typedef struct sy_attempt sy_attempt;

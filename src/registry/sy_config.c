@@ -484,7 +484,7 @@ static void load_model(loader *ld, decl *d, sy_model *m)
                                         "price",     "context_window", "max_output",
                                         "capabilities", "tokenizer",   "latency",
                                         "tags",      "sim",            "output_reserve",
-                                        NULL};
+                                        "breaker",   NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     decl sub;
@@ -576,6 +576,23 @@ static void load_model(loader *ld, decl *d, sy_model *m)
         if (m->provider && m->provider->kind != SY_PROV_SIM)
             problem(ld, NULL, d->line, k, "only applies to models of a sim provider");
         load_sim(ld, &sub, m);
+        lua_pop(ld->L, 1);
+    }
+    m->breaker = (sy_breaker_cfg){1, 0.5, 10, 10000, 5000};
+    int bt = get_raw(ld->L, d->tidx, "breaker");
+    lua_pop(ld->L, 1);
+    if (bt == LUA_TBOOLEAN) {
+        lua_getfield(ld->L, d->tidx, "breaker");
+        m->breaker.enabled = lua_toboolean(ld->L, -1);
+        lua_pop(ld->L, 1);
+    } else if (open_sub(ld, d, "breaker", &sub, k, sizeof k) == 1) {
+        static const char *const bk[] = {"error_rate", "min_requests", "window_ms", "cooldown_ms",
+                                         NULL};
+        check_known_keys(ld, &sub, bk);
+        read_number(ld, &sub, "error_rate", 0.01, 1, &m->breaker.error_rate);
+        read_int32(ld, &sub, "min_requests", 1, 1000000, &m->breaker.min_requests);
+        read_int32(ld, &sub, "window_ms", 100, 3600000, &m->breaker.window_ms);
+        read_int32(ld, &sub, "cooldown_ms", 10, 3600000, &m->breaker.cooldown_ms);
         lua_pop(ld->L, 1);
     }
     if (m->sim.ttft_p50_ms == 0) m->sim.ttft_p50_ms = m->lat_p50_ms / 3;
@@ -1048,4 +1065,75 @@ double sy_live_get(_Atomic uint64_t *slot)
     double v;
     memcpy(&v, &bits, sizeof v);
     return bits ? v : 0;
+}
+
+/* ============================================================ circuit breaker */
+
+const char *sy_breaker_state_name(int state)
+{
+    return state == SY_BREAKER_OPEN ? "open" : state == SY_BREAKER_HALF_OPEN ? "half_open" : "closed";
+}
+
+int sy_breaker_admit(sy_live *lv, const sy_breaker_cfg *cfg, int64_t now_ms, int *probe)
+{
+    *probe = 0;
+    if (!lv || !cfg->enabled) return 1;
+    int st = atomic_load(&lv->br_state);
+    if (st == SY_BREAKER_CLOSED) return 1;
+    if (st == SY_BREAKER_OPEN) {
+        if (now_ms < atomic_load(&lv->br_until_ms)) return 0;
+        /* the cooldown is over: half-open, and this attempt is the probe */
+        atomic_compare_exchange_strong(&lv->br_state, &st, SY_BREAKER_HALF_OPEN);
+    }
+    int free_slot = 0;
+    if (atomic_compare_exchange_strong(&lv->br_probe, &free_slot, 1)) {
+        *probe = 1;
+        return 1;
+    }
+    return 0; /* a probe is in flight: the others still skip the model */
+}
+
+static void breaker_reset_window(sy_live *lv, int64_t now_ms)
+{
+    atomic_store(&lv->br_window_ms, now_ms);
+    atomic_store(&lv->br_total, 0);
+    atomic_store(&lv->br_failed, 0);
+}
+
+void sy_breaker_record(sy_live *lv, const sy_breaker_cfg *cfg, int64_t now_ms, int failed,
+                       int cancelled, int probe)
+{
+    if (!lv || !cfg->enabled) return;
+    if (probe) {
+        if (!cancelled) {
+            if (failed) {
+                atomic_store(&lv->br_until_ms, now_ms + cfg->cooldown_ms);
+                atomic_store(&lv->br_state, SY_BREAKER_OPEN);
+                atomic_fetch_add(&lv->br_opened, 1);
+            } else {
+                breaker_reset_window(lv, now_ms);
+                atomic_store(&lv->br_state, SY_BREAKER_CLOSED);
+            }
+        }
+        atomic_store(&lv->br_probe, 0);
+        return;
+    }
+    if (cancelled || atomic_load(&lv->br_state) != SY_BREAKER_CLOSED) return;
+    /* a fixed window: counts are approximate under races, which a breaker can afford */
+    int64_t start = atomic_load(&lv->br_window_ms);
+    if (now_ms - start >= cfg->window_ms &&
+        atomic_compare_exchange_strong(&lv->br_window_ms, &start, now_ms)) {
+        atomic_store(&lv->br_total, 0);
+        atomic_store(&lv->br_failed, 0);
+    }
+    unsigned total = atomic_fetch_add(&lv->br_total, 1) + 1;
+    unsigned bad = failed ? atomic_fetch_add(&lv->br_failed, 1) + 1 : atomic_load(&lv->br_failed);
+    if (total >= (unsigned)cfg->min_requests && bad >= cfg->error_rate * total) {
+        int closed = SY_BREAKER_CLOSED;
+        atomic_store(&lv->br_until_ms, now_ms + cfg->cooldown_ms);
+        if (atomic_compare_exchange_strong(&lv->br_state, &closed, SY_BREAKER_OPEN)) {
+            atomic_fetch_add(&lv->br_opened, 1);
+            breaker_reset_window(lv, now_ms);
+        }
+    }
 }

@@ -58,7 +58,33 @@ typedef struct sy_live {
     _Atomic uint64_t ewma_latency_ms; /* double bits; 0 = no sample yet */
     _Atomic uint64_t ewma_ttft_ms;
     _Atomic uint64_t ewma_error;      /* 0..1 */
+    /* circuit breaker (sy_breaker_*): state, open until, the current window's counts, the
+     * half-open probe in flight, how often it opened */
+    atomic_int br_state;
+    _Atomic int64_t br_until_ms;
+    _Atomic int64_t br_window_ms;     /* start of the current window */
+    atomic_uint br_total, br_failed;
+    atomic_int br_probe;
+    atomic_ullong br_opened;
 } sy_live;
+
+enum { SY_BREAKER_CLOSED = 0, SY_BREAKER_OPEN = 1, SY_BREAKER_HALF_OPEN = 2 };
+typedef struct sy_breaker_cfg {
+    int enabled;             /* default on */
+    double error_rate;       /* failed share of a window that opens it, default 0.5 */
+    int min_requests;        /* attempts a window needs before it can open, default 10 */
+    int window_ms;           /* default 10000 */
+    int cooldown_ms;         /* open this long, then one probe, default 5000 */
+} sy_breaker_cfg;
+/* Whether an attempt on the model may start now: 1 (with *probe = 1 when it is the half-open
+ * probe), 0 when the breaker is open (the chain skips the model, nobody waits). */
+int sy_breaker_admit(sy_live *lv, const sy_breaker_cfg *cfg, int64_t now_ms, int *probe);
+/* The outcome of an admitted attempt: failed = a failure that counts against the model
+ * (connect, timeout, reset, garbage, 408/409/429/5xx); cancelled = ended for reasons not its
+ * own (client gone, hedge lost): counts nothing, frees a probe. */
+void sy_breaker_record(sy_live *lv, const sy_breaker_cfg *cfg, int64_t now_ms, int failed,
+                       int cancelled, int probe);
+const char *sy_breaker_state_name(int state);
 
 /* Folds one sample into an EWMA stored as double bits (alpha 0.2; the first sample seeds). */
 void sy_live_ewma(_Atomic uint64_t *slot, double sample);
@@ -79,6 +105,7 @@ typedef struct sy_model {
     char **tags;
     int ntags;
     sy_sim_cfg sim;
+    sy_breaker_cfg breaker;
     sy_live *live;           /* bound by the engine; NULL in a bare config */
     int index;               /* position in sy_config.models */
     const char *file;

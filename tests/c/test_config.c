@@ -37,7 +37,7 @@ TEST(loads_every_field)
         "        context_window = 1000, max_output = 100, capabilities = { 'json', 'tools' },\n"
         "        tokenizer = 'o200k_base', latency = { p50 = 10, p95 = 20 }, tags = { 'a', 'b' },\n"
         "        sim = { failure_rate = 0.25, ttft = { p50 = 1, p95 = 2 } } }\n"
-        "model { id = 'big', provider = 'oa', upstream = 'gpt-x' }\n"
+        "model { id = 'big', provider = 'oa', upstream = 'gpt-x', breaker = false }\n"
         "route { name = 'auto', policy = 'p.lua', default = 'big', budget_ms = 5,\n"
         "        truncate = 'middle_out' }\n");
     setenv("SY_TEST_KEY", "sk-test", 1);
@@ -71,6 +71,9 @@ TEST(loads_every_field)
     CHECK(s && s->tok_kind == SY_TOK_O200K && s->output_reserve == 100);
     CHECK(b && b->tok_kind == SY_TOK_ESTIMATE && strcmp(b->tokenizer, "estimate") == 0);
     CHECK(b && b->output_reserve == 512);
+    /* breakers: on by default with their defaults, off when false */
+    CHECK(s && s->breaker.enabled && s->breaker.min_requests == 10 && s->breaker.cooldown_ms == 5000);
+    CHECK(b && !b->breaker.enabled);
     const sy_route *r = sy_config_route(cfg, "auto");
     CHECK(r && r->truncate == SY_TRUNC_MIDDLE_OUT);
     CHECK(r && r->default_model == b && r->budget_us == 5000);
@@ -95,7 +98,9 @@ TEST(reports_every_problem_with_file_line_and_key)
         "server { listen = 'nohost' }\n"                                   /* 9 */
         "model { id = 'd', provider = 'sim', tokenizer = 'p50k_base' }\n"   /* 10 */
         "route { name = 'r3', policy = 'bad_policy.lua', default = 'b',\n"  /* 11 */
-        "        truncate = 'oldest' }\n");
+        "        truncate = 'oldest' }\n"
+        "model { id = 'e', provider = 'sim', breaker = { cooldown = 5 } }\n"  /* 13 */
+        "model { id = 'f', provider = 'sim', breaker = { error_rate = 2 } }\n"); /* 14 */
     sy_buf diag;
     sy_buf_init(&diag);
     sy_config *cfg = NULL;
@@ -126,6 +131,10 @@ TEST(reports_every_problem_with_file_line_and_key)
     snprintf(want, sizeof want,
              "%s:11: route[r3].truncate: unknown strategy \"oldest\" (known: none, drop_oldest, "
              "middle_out)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:13: model[e].breaker.cooldown: unknown key", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:14: model[f].breaker.error_rate:", path);
     CHECK_CONTAINS(diag.data, want);
     sy_buf_free(&diag);
 }

@@ -9,7 +9,8 @@
  *
  * POST /v1/chat/completions — the body's "model" is `mock` (or any name) optionally followed
  * by `?opt=v&opt=v`:
- *   status=N [retry_after=S]  HTTP N with an OpenAI error body (+ Retry-After: S)
+ *   status=N [retry_after=S]  HTTP N with an OpenAI error body (+ Retry-After: S); with
+ *                             content=CODE the error's code is CODE
  *   delay_ms=N                wait N ms before sending anything (headers included)
  *   reset=1                   close the connection with a TCP RST, no response at all
  *   garbage=1                 200, application/json, body `this is not json{`
@@ -615,7 +616,9 @@ static void send_status(struct evhttp_request *req, const mock_opts *o)
         snprintf(v, sizeof v, "%d", o->retry_after);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
     }
-    send_error(req, o->status, "server_error", NULL, "mock error %d", o->status);
+    /* content=CODE gives the error object that code (e.g. context_length_exceeded) */
+    send_error(req, o->status, o->status < 500 ? "invalid_request_error" : "server_error",
+               o->content, "mock error %d", o->status);
 }
 
 /* Byte range of piece i of n over text of len bytes, never splitting a UTF-8 sequence. */

@@ -1,0 +1,216 @@
+/* test_executor.c — the executor's health and time rules through the real gateway: a circuit
+ * breaker that opens after failures (chains skip the model without calling it), closes after
+ * a successful half-open probe, and shows in GET /admin/models and in policies; the client's
+ * x-switchyard-timeout-ms deadline; an upstream context-length 400 moving on to the next
+ * model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sy_itest.h"
+#include "sy_test.h"
+
+static const char *g_bin, *g_mock_bin;
+static sy_it_env g_env;
+
+#define CONFIG_HEAD                                                                            \
+    "server { workers = 1, admin_token = \"adm1n\" }\n"                                       \
+    "provider { id = \"sim\", kind = \"sim\", time_scale = 0 }\n"                             \
+    "provider { id = \"slow\", kind = \"sim\", time_scale = 1 }\n"                            \
+    "provider { id = \"m\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\" }\n"     \
+    "model { id = \"good\", provider = \"sim\" }\n"                                           \
+    "model { id = \"sleepy\", provider = \"slow\", latency = { p50 = 3000, p95 = 3000 } }\n"   \
+    "model { id = \"m_long\", provider = \"m\",\n"                                            \
+    "        upstream = \"mock?status=400&content=context_length_exceeded\" }\n"              \
+    "model { id = \"m_bad\", provider = \"m\", upstream = \"mock?status=400\" }\n"             \
+    "route { name = \"fb\", policy = \"chain.lua\", default = \"good\",\n"                    \
+    "        options = { chain = { \"flaky\", \"good\" } } }\n"                                 \
+    "route { name = \"long\", policy = \"chain.lua\", default = \"good\",\n"                  \
+    "        options = { chain = { \"m_long\", \"good\" } } }\n"                                \
+    "route { name = \"bad\", policy = \"chain.lua\", default = \"good\",\n"                   \
+    "        options = { chain = { \"m_bad\", \"good\" } } }\n"                                 \
+    "route { name = \"br\", policy = \"br.lua\", default = \"good\" }\n"
+
+static const char *CONFIG_FLAKY =
+    CONFIG_HEAD "model { id = \"flaky\", provider = \"sim\", sim = { failure_rate = 1, failure_status = 503 },\n"
+                "        breaker = { min_requests = 3, error_rate = 0.5, cooldown_ms = 300 } }\n";
+static const char *CONFIG_HEALED =
+    CONFIG_HEAD "model { id = \"flaky\", provider = \"sim\",\n"
+                "        breaker = { min_requests = 3, error_rate = 0.5, cooldown_ms = 300 } }\n";
+
+static const char *CHAIN =
+    "local sy = require 'switchyard'\n"
+    "local OPTIONS = { chain = { 'good' } }\n"
+    "return { options = OPTIONS, route = function(req, ctx, conf)\n"
+    "  local ids = { reason = 'configured' }\n"
+    "  for i, id in ipairs(conf.chain) do ids[i] = id end\n"
+    "  return sy.chain(ids)\n"
+    "end }\n";
+
+static const char *BR =
+    "local sy = require 'switchyard'\n"
+    "return { route = function(req)\n"
+    "  return sy.pick('good', 'flaky breaker ' .. sy.model('flaky').live.breaker)\n"
+    "end }\n";
+
+static void chat(sy_resp *r, const char *model, const char *const *headers)
+{
+    char url[160], body[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", g_env.gw.base);
+    snprintf(body, sizeof body,
+             "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", model);
+    CHECK(sy_http_post(r, url, body, headers) == 0);
+}
+
+/* The /admin/models entry of a model (caller deletes *root). */
+static const cJSON *admin_model(cJSON **root, const char *id)
+{
+    sy_resp r;
+    char url[160];
+    const char *auth[] = {"Authorization: Bearer adm1n", NULL};
+    snprintf(url, sizeof url, "%s/admin/models", g_env.gw.base);
+    sy_req_opts o = {.method = "GET", .headers = auth};
+    *root = NULL;
+    if (sy_http(&r, url, &o) != 0 || r.status != 200) {
+        sy_resp_free(&r);
+        return NULL;
+    }
+    *root = sy_resp_json(&r);
+    sy_resp_free(&r);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, sy_json_at(*root, "data")) if (strcmp(sy_json_str(m, "id"), id) == 0) return m;
+    return NULL;
+}
+
+TEST(breaker_opens_skips_and_closes_after_a_probe)
+{
+    sy_resp r;
+    cJSON *root;
+    for (int i = 0; i < 3; i++) {
+        chat(&r, "flaky", NULL);
+        CHECK(r.status == 503);
+        sy_resp_free(&r);
+    }
+    const cJSON *m = admin_model(&root, "flaky");
+    CHECK(m != NULL);
+    CHECK_STR(sy_json_str(m, "breaker.state"), "open");
+    CHECK(sy_json_num(m, "breaker.opened", 0) == 1);
+    CHECK(sy_json_num(m, "attempts", 0) == 3);
+    CHECK(sy_json_num(m, "breaker.open_for_ms", 0) > 0);
+    cJSON_Delete(root);
+
+    /* open: the chain skips it without calling it, and policies see it */
+    chat(&r, "fb", NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "flaky:circuit_open, good:200");
+    sy_resp_free(&r);
+    chat(&r, "br", NULL);
+    CHECK_CONTAINS(sy_resp_header(&r, "x-switchyard-route"), "flaky breaker open");
+    sy_resp_free(&r);
+    chat(&r, "flaky", NULL); /* alone: 503 at once, nothing waited on */
+    CHECK(r.status == 503);
+    cJSON *j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "error.code"), "upstream_unavailable");
+    CHECK_STR(sy_json_str(j, "error.attempts.0.outcome"), "circuit_open");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+    m = admin_model(&root, "flaky");
+    CHECK(sy_json_num(m, "attempts", 0) == 3); /* still three: none was sent */
+    cJSON_Delete(root);
+
+    /* the model heals (a reload keeps live stats and the breaker); after the cooldown one
+     * probe goes through and closes it */
+    char path[600], url[160];
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg, CONFIG_HEALED, g_env.mock.port);
+    sy_it_write_file(g_env.dir, "config.lua", cfg, path, sizeof path);
+    const char *auth[] = {"Authorization: Bearer adm1n", NULL};
+    snprintf(url, sizeof url, "%s/admin/reload", g_env.gw.base);
+    CHECK(sy_http_post(&r, url, "", auth) == 0 && r.status == 200);
+    sy_resp_free(&r);
+    sy_it_sleep_ms(350);
+    chat(&r, "fb", NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "flaky:200");
+    sy_resp_free(&r);
+    m = admin_model(&root, "flaky");
+    CHECK_STR(sy_json_str(m, "breaker.state"), "closed");
+    cJSON_Delete(root);
+}
+
+TEST(admin_models_needs_the_token)
+{
+    sy_resp r;
+    char url[160];
+    snprintf(url, sizeof url, "%s/admin/models", g_env.gw.base);
+    CHECK(sy_http_get(&r, url) == 0);
+    CHECK(r.status == 401);
+    cJSON *j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "error.code"), "invalid_admin_token");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+}
+
+TEST(client_deadline_cuts_a_slow_request)
+{
+    sy_resp r;
+    const char *h[] = {"x-switchyard-timeout-ms: 200", NULL};
+    double t0 = sy_it_now_ms();
+    chat(&r, "sleepy", h);
+    double took = sy_it_now_ms() - t0;
+    CHECK(r.status == 504);
+    cJSON *j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "error.code"), "deadline_exceeded");
+    CHECK_CONTAINS(sy_json_str(j, "error.message"), "200 ms");
+    cJSON_Delete(j);
+    CHECK(took >= 190 && took < 1500);
+    sy_resp_free(&r);
+    const char *bad[] = {"x-switchyard-timeout-ms: soon", NULL};
+    chat(&r, "good", bad);
+    CHECK(r.status == 400);
+    j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "error.code"), "invalid_header");
+    CHECK_STR(sy_json_str(j, "error.param"), "x-switchyard-timeout-ms");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+}
+
+TEST(upstream_context_length_error_moves_on)
+{
+    sy_resp r;
+    chat(&r, "long", NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_long:400, good:200");
+    sy_resp_free(&r);
+    /* any other 400 is the request's fault: returned as it is */
+    chat(&r, "bad", NULL);
+    CHECK(r.status == 400);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_bad:400");
+    sy_resp_free(&r);
+    /* and neither counts against the model's health */
+    cJSON *root;
+    const cJSON *m = admin_model(&root, "m_bad");
+    CHECK(sy_json_num(m, "failures", -1) == 0);
+    CHECK(sy_json_num(m, "breaker.window_failures", -1) == 0);
+    cJSON_Delete(root);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s PATH/TO/switchyard PATH/TO/sy-mock-upstream\n", argv[0]);
+        return 2;
+    }
+    g_bin = argv[1];
+    g_mock_bin = argv[2];
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *const files[] = {"chain.lua", CHAIN, "br.lua", BR, NULL};
+    if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG_FLAKY, files) != 0) return 1;
+    RUN_SEL(breaker_opens_skips_and_closes_after_a_probe);
+    RUN_SEL(admin_models_needs_the_token);
+    RUN_SEL(client_deadline_cuts_a_slow_request);
+    RUN_SEL(upstream_context_length_error_moves_on);
+    CHECK(sy_it_env_stop(&g_env, NULL) == 0);
+    curl_global_cleanup();
+    return sy_test_summary();
+}
