@@ -787,7 +787,7 @@ TEST(test_error_non_retryable_passthrough)
     CHECK(r.status == 400);
     j = sy_resp_json(&r);
     CHECK_STR(sy_json_str(j, "error.message"), "mock error 400"); /* the upstream's own body */
-    CHECK_STR(sy_json_str(j, "error.type"), "server_error");
+    CHECK_STR(sy_json_str(j, "error.type"), "invalid_request_error");
     cJSON_Delete(j);
     sy_resp_free(&r);
     CHECK(sy_mock_model_count(&e.mock, "mock?status=400") == 1);
