@@ -4,6 +4,7 @@
  * Works with sy_server (inbound), sy_policy (decisions) and sy_provider (outbound). */
 #include "engine/sy_engine_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,20 @@ typedef struct try_rec {
     char message[320];
 } try_rec;
 
+struct sy_call;
+
+/* One attempt in flight. A call has two: the chain's, and a hedge racing it. */
+typedef struct sy_slot {
+    sy_attempt att;
+    struct sy_call *call;
+    int running;
+    int probe;                   /* the attempt is its model's half-open breaker probe */
+    int got_first;               /* stream: its first chunk arrived */
+    uint64_t t0;                 /* when it started (ns) */
+    struct event *timer;         /* stream: time to first token, then idle between chunks */
+    cJSON *held;                 /* held chunks (enforced or buffered streams) */
+} sy_slot;
+
 typedef struct sy_call {
     sy_worker *w;
     sy_http_req *req;
@@ -57,11 +72,11 @@ typedef struct sy_call {
     char policy_id[128];         /* "name@hash" of the route's policy when it decided */
     sy_decision dec;
     int next;                    /* index in dec.models of the next attempt */
-    sy_attempt att;
-    int attempt_running;
-    int att_probe;               /* the running attempt is its model's half-open breaker probe */
+    sy_slot slot[2];             /* [0] the chain's attempt, [1] a hedge racing it */
+    struct event *hedge_ev;      /* hedge: fires after_ms into the first attempt */
+    int hedged;                  /* the hedge attempt was started */
+    int last_retry_after_ms;     /* of the last failed attempt, -1 if none */
     int client_deadline_ms;      /* x-switchyard-timeout-ms, 0 when not given */
-    uint64_t attempt_t0;         /* when the running attempt started (ns) */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[2 * SY_MAX_CHAIN]; /* a schema retry makes two tries of one model */
@@ -74,23 +89,26 @@ typedef struct sy_call {
     sy_buf body2;                /* the truncated body c->chat reads, when truncated */
     /* structured output */
     sy_enforce enf;              /* what the answer must satisfy (enf.active) */
-    cJSON *held;                 /* enforced stream: the chunks held until the answer checks */
     char schema_hdr[400];        /* x-switchyard-schema */
+    int hold_all;                /* streams are held until the answer is accepted */
     int retrying;                /* the running attempt is the schema retry (retry_chat) */
     int retried;                 /* the retry was used */
     sy_buf retry_body;           /* the body of the retry: the answer and what was wrong */
     sy_chat retry_chat;
 } sy_call;
 
-static void attempt_ended(sy_call *c, int ok, int cancelled);
+static void slot_ended(sy_slot *s, int ok, int cancelled);
+static void slot_cancel(sy_slot *s);
 
 static void call_free(sy_call *c)
 {
     if (!c) return;
-    if (c->attempt_running) {
-        sy_provider_cancel(&c->att);
-        attempt_ended(c, 0, 1);
+    for (int i = 0; i < 2; i++) {
+        slot_cancel(&c->slot[i]);
+        if (c->slot[i].timer) event_free(c->slot[i].timer);
+        cJSON_Delete(c->slot[i].held);
     }
+    if (c->hedge_ev) event_free(c->hedge_ev);
     if (c->deadline) event_free(c->deadline);
     sy_config_unref(c->cfg);
     sy_chat_free(&c->chat);
@@ -99,7 +117,6 @@ static void call_free(sy_call *c)
     sy_buf_free(&c->retry_body);
     if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
     sy_enforce_release(&c->enf, c->w->schemas);
-    cJSON_Delete(c->held);
     free(c->skipped);
     free(c);
 }
@@ -154,26 +171,60 @@ static void record_try(sy_call *c, const sy_model *m, int outcome, int status, c
 
 /* The running attempt ended (ok: an answer, cancelled: not the model's fault): its live
  * stats take the sample. */
-static void attempt_ended(sy_call *c, int ok, int cancelled)
+static void slot_ended(sy_slot *s, int ok, int cancelled)
 {
-    const sy_model *m = c->att.model;
-    c->attempt_running = 0;
+    const sy_model *m = s->att.model;
+    s->running = 0;
+    if (s->timer) evtimer_del(s->timer);
     if (!m || !m->live) return;
-    sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), !ok, cancelled, c->att_probe);
-    c->att_probe = 0;
+    sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), !ok, cancelled, s->probe);
+    s->probe = 0;
     atomic_fetch_sub(&m->live->inflight, 1);
     if (cancelled) return;
     atomic_fetch_add(&m->live->attempts, 1);
     if (!ok) atomic_fetch_add(&m->live->failures, 1);
     sy_live_ewma(&m->live->ewma_error, ok ? 0.0 : 1.0);
-    if (ok) sy_live_ewma(&m->live->ewma_latency_ms, (double)(sy_now_ns() - c->attempt_t0) / 1e6);
+    if (ok) sy_live_ewma(&m->live->ewma_latency_ms, (double)(sy_now_ns() - s->t0) / 1e6);
+}
+
+/* Stops a running attempt that is nobody's fault (client gone, hedge lost, deadline of the
+ * whole request handled by the caller). */
+static void slot_cancel(sy_slot *s)
+{
+    if (!s->running) return;
+    sy_provider_cancel(&s->att);
+    slot_ended(s, 0, 1);
+    s->held = (cJSON_Delete(s->held), NULL);
+}
+
+/* The other slot of a call, when it runs. */
+static sy_slot *other_running(sy_slot *s)
+{
+    sy_call *c = s->call;
+    sy_slot *o = &c->slot[s == &c->slot[0] ? 1 : 0];
+    return o->running ? o : NULL;
+}
+
+/* s answered first: a racing hedge attempt is aborted at once (its connection closed). */
+static void record_try(sy_call *c, const sy_model *m, int outcome, int status, const char *msg);
+static void cancel_loser(sy_slot *s)
+{
+    sy_slot *o = other_running(s);
+    if (!o) return;
+    const sy_model *m = o->att.model;
+    slot_cancel(o);
+    record_try(s->call, m, SY_OUT_HEDGE_LOST, 0, "lost the hedge race");
 }
 
 /* Whether the chain moves on after this failure. A 4xx that is the client's fault (bad
  * parameters) would fail the same way everywhere, so it is returned as it is; an upstream
  * 401/403 is the gateway's credential problem, not the client's, so it falls over. */
-static void schema_failed(sy_call *c, const sy_model *m, const sy_check *chk, const cJSON *msg,
+static void schema_failed(sy_call *c, sy_slot *s, const sy_check *chk, const cJSON *msg,
                           const sy_answer *ans);
+static int accepted(sy_call *c, sy_slot *s, const cJSON *msg, const char *finish_reason,
+                    sy_check *chk);
+static void not_accepted(sy_call *c, sy_slot *s, const sy_check *chk);
+static const char *held_finish_reason(const cJSON *held);
 
 static int retryable(int outcome, int status, const char *body)
 {
@@ -223,7 +274,7 @@ static void respond_all_failed(sy_call *c)
     }
     sy_buf_puts(&body, "]}}");
     add_routing_headers(c, NULL);
-    int last_retry_after = c->att.retry_after_ms;
+    int last_retry_after = c->last_retry_after_ms;
     if (status == 503 && last_retry_after >= 0) {
         char ra[32];
         snprintf(ra, sizeof ra, "%d", (last_retry_after + 999) / 1000);
@@ -272,7 +323,6 @@ static void set_model_field(cJSON *obj, const sy_model *m)
 
 static void commit_stream(sy_call *c, const sy_model *m)
 {
-    if (m->live) sy_live_ewma(&m->live->ewma_ttft_ms, (double)(sy_now_ns() - c->attempt_t0) / 1e6);
     add_routing_headers(c, m);
     sy_http_add_header(c->req, "cache-control", "no-cache");
     sy_http_stream_start(c->req, 200, "text/event-stream");
@@ -295,27 +345,44 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
     sy_http_stream_write(c->req, b->data, b->len);
 }
 
+static void arm_slot_timer(sy_slot *s, int ms)
+{
+    if (ms <= 0 || !s->timer) return;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
 static void on_chunk(sy_attempt *a, cJSON *chunk)
 {
-    sy_call *c = a->ud;
+    sy_slot *s = a->ud;
+    sy_call *c = s->call;
+    const sy_model *m = a->model;
+    if (!s->got_first) {
+        s->got_first = 1;
+        if (m->live) sy_live_ewma(&m->live->ewma_ttft_ms, (double)(sy_now_ns() - s->t0) / 1e6);
+    }
+    if (s->timer) evtimer_del(s->timer);
+    arm_slot_timer(s, m->provider->idle_timeout_ms);
     /* Held until the whole answer checks: from the first chunk when the response format is
-     * enforced; with only tool schemas to check, from the first tool-call delta (a plain text
-     * answer to a request with tools streams as it comes). */
-    if (c->enf.active && !c->committed &&
-        (c->enf.schema || c->enf.json_object || c->held ||
-         jpath(jpath(chunk, "choices", 0, "delta"), "tool_calls", -1, NULL))) {
-        if (!c->held) c->held = cJSON_CreateArray();
-        if (c->held)
-            cJSON_AddItemToArray(c->held, chunk);
+     * enforced, for a cascade (its acceptance checks) or when the route buffers streams; with
+     * only tool schemas to check, from the first tool-call delta (a plain text answer to a
+     * request with tools streams as it comes). */
+    if (!c->committed &&
+        (c->hold_all || s->held ||
+         (c->enf.active && jpath(jpath(chunk, "choices", 0, "delta"), "tool_calls", -1, NULL)))) {
+        if (!s->held) s->held = cJSON_CreateArray();
+        if (s->held)
+            cJSON_AddItemToArray(s->held, chunk);
         else
             cJSON_Delete(chunk);
         return;
     }
-    if (!c->committed) {
-        record_try(c, a->model, SY_OUT_OK, 200, "ok");
-        commit_stream(c, a->model);
+    if (!c->committed) { /* the first chunk: this attempt is the answer */
+        cancel_loser(s);
+        record_try(c, m, SY_OUT_OK, 200, "ok");
+        commit_stream(c, m);
     }
-    send_chunk(c, a->model, chunk);
+    send_chunk(c, m, chunk);
 }
 
 /* ============================================================ held (enforced) streams */
@@ -374,13 +441,13 @@ static cJSON *held_message(const cJSON *held)
 
 /* Sends the held chunks. When the check normalised the answer, the first piece of each
  * normalised text carries all of it and the later pieces are emptied. */
-static void flush_held(sy_call *c, const sy_model *m, const cJSON *msg, int normalized)
+static void flush_held(sy_call *c, sy_slot *s, const sy_model *m, const cJSON *msg, int normalized)
 {
     int content_done = 0, args_done[128] = {0};
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
     cJSON *chunk;
-    while (c->held && (chunk = cJSON_DetachItemFromArray(c->held, 0))) {
+    while (s->held && (chunk = cJSON_DetachItemFromArray(s->held, 0))) {
         cJSON *delta = jpath(chunk, "choices", 0, "delta");
         cJSON *dc = cJSON_GetObjectItemCaseSensitive(delta, "content");
         if (normalized && cJSON_IsString(dc) && cJSON_IsString(content)) {
@@ -445,25 +512,32 @@ static void set_schema_header(sy_call *c, const sy_check *chk)
 
 static void on_done(sy_attempt *a, sy_answer *ans)
 {
-    sy_call *c = a->ud;
-    attempt_ended(c, 1, 0);
+    sy_slot *s = a->ud;
+    sy_call *c = s->call;
+    slot_ended(s, 1, 0);
     if (c->retrying) { /* the retry's body is done with: the next model gets the request */
         c->retrying = 0;
         c->retried = 1;
     }
-    if (c->stream && c->enf.active && !c->committed) {
-        cJSON *msg = held_message(c->held);
+    if (c->stream && !c->committed && (c->enf.active || c->hold_all)) {
+        cJSON *msg = held_message(s->held);
         sy_check chk;
         sy_enforce_check(&c->enf, msg, &chk);
-        if (!chk.valid) {
-            schema_failed(c, a->model, &chk, msg, NULL);
+        if (chk.valid && !accepted(c, s, msg, held_finish_reason(s->held), &chk)) {
+            not_accepted(c, s, &chk);
             cJSON_Delete(msg);
             return;
         }
-        set_schema_header(c, &chk);
+        if (!chk.valid) {
+            schema_failed(c, s, &chk, msg, NULL);
+            cJSON_Delete(msg);
+            return;
+        }
+        cancel_loser(s);
+        if (c->enf.active) set_schema_header(c, &chk);
         record_try(c, a->model, SY_OUT_OK, 200, "ok");
         commit_stream(c, a->model);
-        flush_held(c, a->model, msg, chk.how[0] != 0);
+        flush_held(c, s, a->model, msg, chk.how[0] != 0);
         cJSON_Delete(msg);
         sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
         sy_http_stream_end(c->req);
@@ -472,6 +546,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
     }
     if (c->stream) {
         if (!c->committed) { /* a stream without a single chunk: still a clean answer */
+            cancel_loser(s);
             record_try(c, a->model, SY_OUT_OK, 200, "ok");
             commit_stream(c, a->model);
         }
@@ -480,7 +555,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         call_free(c);
         return;
     }
-    if (c->enf.active) {
+    if (c->enf.active || c->dec.kind == SY_DEC_CASCADE) {
         cJSON *root = cJSON_ParseWithLength(ans->json, ans->len);
         cJSON *msg = jpath(root, "choices", 0, "message");
         sy_check chk;
@@ -488,13 +563,21 @@ static void on_done(sy_attempt *a, sy_answer *ans)
             sy_enforce_check(&c->enf, msg, &chk);
         else
             chk = (sy_check){.valid = 0, .how = "", .error = "the answer has no message"};
-        if (!chk.valid) {
-            schema_failed(c, a->model, &chk, msg, ans);
+        const cJSON *fr = jpath(root, "choices", 0, "finish_reason");
+        if (chk.valid && !accepted(c, s, msg, cJSON_IsString(fr) ? fr->valuestring : NULL, &chk)) {
+            not_accepted(c, s, &chk);
             cJSON_Delete(root);
             free(ans->json);
             return;
         }
-        set_schema_header(c, &chk);
+        if (!chk.valid) {
+            schema_failed(c, s, &chk, msg, ans);
+            cJSON_Delete(root);
+            free(ans->json);
+            return;
+        }
+        cancel_loser(s);
+        if (c->enf.active) set_schema_header(c, &chk);
         if (chk.how[0]) { /* normalised: the answer as the check left it */
             record_try(c, a->model, SY_OUT_OK, 200, "ok");
             set_model_field(root, a->model);
@@ -511,6 +594,8 @@ static void on_done(sy_attempt *a, sy_answer *ans)
             return;
         }
         cJSON_Delete(root);
+    } else {
+        cancel_loser(s);
     }
     record_try(c, a->model, SY_OUT_OK, 200, "ok");
     respond_answer(c, a->model, ans);
@@ -521,15 +606,17 @@ static void on_done(sy_attempt *a, sy_answer *ans)
 static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
                     const char *body)
 {
-    sy_call *c = a->ud;
+    sy_slot *s = a->ud;
+    sy_call *c = s->call;
     /* a 4xx that is the request's fault says nothing about the model's health */
     int moves_on = retryable(outcome, status, body);
-    attempt_ended(c, !moves_on, 0);
+    slot_ended(s, !moves_on, 0);
+    c->last_retry_after_ms = a->retry_after_ms;
     if (c->retrying) {
         c->retrying = 0;
         c->retried = 1;
     }
-    c->held = (cJSON_Delete(c->held), NULL); /* what a failed attempt streamed is dropped */
+    s->held = (cJSON_Delete(s->held), NULL); /* what a failed attempt streamed is dropped */
     if (c->committed) {
         /* the stream had begun: the client already has part of this model's answer */
         char msg[256];
@@ -543,6 +630,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
            a->model->id, message);
     if (!moves_on) {
         /* the client's request is at fault: return the upstream's answer as it is */
+        cancel_loser(s);
         add_routing_headers(c, a->model);
         size_t blen = body ? strlen(body) : 0;
         sy_json_top top;
@@ -555,6 +643,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
         call_free(c);
         return;
     }
+    if (other_running(s)) return; /* the hedge still runs: its answer may yet win */
     start_next(c);
 }
 
@@ -593,21 +682,75 @@ static int make_retry(sy_call *c, const cJSON *msg, const sy_check *chk)
     return 0;
 }
 
+/* The finish_reason of held chunks (the last one that has it). */
+static const char *held_finish_reason(const cJSON *held)
+{
+    const char *fr = NULL;
+    const cJSON *chunk;
+    cJSON_ArrayForEach(chunk, held)
+    {
+        const cJSON *f = jpath(chunk, "choices", 0, "finish_reason");
+        if (cJSON_IsString(f)) fr = f->valuestring;
+    }
+    return fr;
+}
+
+/* A cascade step's answer is accepted when it is not empty, was not cut short by the length
+ * limit and the policy's accept(res, ctx) hook (if any) agrees. The last model of a cascade
+ * is not second-guessed; other decisions accept every answer. 0 with the reason in chk. */
+static int accepted(sy_call *c, sy_slot *s, const cJSON *msg, const char *finish_reason,
+                    sy_check *chk)
+{
+    if (c->dec.kind != SY_DEC_CASCADE || c->next >= c->dec.n) return 1;
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    int has_text = cJSON_IsString(content) && content->valuestring[strspn(content->valuestring, " \t\r\n")];
+    if (!has_text && cJSON_GetArraySize(calls) == 0) {
+        snprintf(chk->error, sizeof chk->error, "empty answer");
+        return 0;
+    }
+    if (finish_reason && strcmp(finish_reason, "length") == 0) {
+        snprintf(chk->error, sizeof chk->error, "cut short by the length limit");
+        return 0;
+    }
+    if (c->route) {
+        char why[256] = "";
+        if (!sy_policy_accept(c->w->vm, c->route, s->att.model->id,
+                              cJSON_IsString(content) ? content->valuestring : "", finish_reason,
+                              NAN, why, sizeof why)) {
+            snprintf(chk->error, sizeof chk->error, "accept(): %s", why);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The cascade escalates: the next model gets the request (nothing of this answer was sent). */
+static void not_accepted(sy_call *c, sy_slot *s, const sy_check *chk)
+{
+    record_try(c, s->att.model, SY_OUT_REJECTED, 200, chk->error);
+    s->held = (cJSON_Delete(s->held), NULL);
+    if (other_running(s)) return;
+    start_next(c);
+}
+
 /* The answer broke the request's schema. The route decides: pass it on marked invalid, try
  * the same model once more with what was wrong, or escalate to the next model. Nothing of the
  * answer or of the error (which may quote it) is logged. */
-static void schema_failed(sy_call *c, const sy_model *m, const sy_check *chk, const cJSON *msg,
+static void schema_failed(sy_call *c, sy_slot *s, const sy_check *chk, const cJSON *msg,
                           const sy_answer *ans)
 {
+    const sy_model *m = s->att.model;
     int action = c->route ? c->route->on_schema_failure : SY_SCHEMA_ESCALATE;
     sy_log(SY_LOG_INFO, "gateway", "request %s: the answer of %s breaks the response schema",
            c->request_id, m->id);
     if (action == SY_SCHEMA_PASS) {
+        cancel_loser(s);
         set_schema_header(c, chk);
         record_try(c, m, SY_OUT_OK, 200, "ok");
         if (c->stream) {
             commit_stream(c, m);
-            flush_held(c, m, NULL, 0);
+            flush_held(c, s, m, NULL, 0);
             sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
             sy_http_stream_end(c->req);
         } else {
@@ -617,7 +760,8 @@ static void schema_failed(sy_call *c, const sy_model *m, const sy_check *chk, co
         return;
     }
     record_try(c, m, SY_OUT_SCHEMA, 200, chk->error);
-    c->held = (cJSON_Delete(c->held), NULL);
+    s->held = (cJSON_Delete(s->held), NULL);
+    if (other_running(s)) return; /* a hedge still runs: wait for its answer */
     if (action == SY_SCHEMA_RETRY && !c->retried && msg && make_retry(c, msg, chk) == 0) {
         c->retrying = 1;
         c->next--; /* the same model once more */
@@ -625,8 +769,14 @@ static void schema_failed(sy_call *c, const sy_model *m, const sy_check *chk, co
     start_next(c);
 }
 
-static void start_next(sy_call *c)
+static void on_slot_timer(evutil_socket_t fd, short what, void *arg);
+static void arm_hedge(sy_call *c);
+
+/* Starts the next model of the decision that can be tried into slot idx. 1 when one runs, 0
+ * when the decision is exhausted. */
+static int start_in(sy_call *c, int idx)
 {
+    sy_slot *s = &c->slot[idx];
     while (c->next < c->dec.n) {
         const sy_model *m = c->dec.models[c->next++];
         int probe = 0;
@@ -634,24 +784,103 @@ static void start_next(sy_call *c)
             record_try(c, m, SY_OUT_BREAKER, 0, "circuit breaker open");
             continue;
         }
-        memset(&c->att, 0, sizeof c->att);
-        c->att.model = m;
-        c->att.chat = c->retrying ? &c->retry_chat : &c->chat;
-        c->att.stream = c->stream;
-        c->att.ev = &EVENTS;
-        c->att.ud = c;
-        c->att.env = &c->w->penv;
-        if (sy_provider_start(&c->att) == SY_OK) {
-            c->attempt_running = 1;
-            c->att_probe = probe;
-            c->attempt_t0 = sy_now_ns();
+        struct event *timer = s->timer;
+        memset(s, 0, sizeof *s);
+        s->timer = timer ? timer : evtimer_new(c->w->base, on_slot_timer, s);
+        s->call = c;
+        s->att.model = m;
+        s->att.chat = c->retrying ? &c->retry_chat : &c->chat;
+        s->att.stream = c->stream;
+        s->att.ev = &EVENTS;
+        s->att.ud = s;
+        s->att.env = &c->w->penv;
+        if (sy_provider_start(&s->att) == SY_OK) {
+            s->running = 1;
+            s->probe = probe;
+            s->t0 = sy_now_ns();
             if (m->live) atomic_fetch_add(&m->live->inflight, 1);
-            return;
+            if (c->stream) arm_slot_timer(s, m->provider->ttft_timeout_ms);
+            return 1;
         }
         if (probe) sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), 0, 1, 1);
         record_try(c, m, SY_OUT_CONNECT, 0, "could not start the attempt");
     }
+    return 0;
+}
+
+static void start_next(sy_call *c)
+{
+    if (start_in(c, 0)) {
+        arm_hedge(c);
+        return;
+    }
     respond_all_failed(c);
+}
+
+/* ============================================================ hedging and stalls */
+
+/* When the hedge fires: how long the first attempt may go without a first token. The
+ * decision's after_ms, else about the model's p95 time to first token (twice its live
+ * average, or the third of its static p95 latency before it has answered). */
+static int hedge_after_ms(const sy_call *c, const sy_model *m)
+{
+    if (c->dec.after_ms > 0) return c->dec.after_ms;
+    double ttft = m->live ? sy_live_get(&m->live->ewma_ttft_ms) : 0;
+    double ms = ttft > 0 ? 2 * ttft : m->lat_p95_ms / 3;
+    return ms < 1 ? 1 : (int)ms;
+}
+
+static void on_hedge(evutil_socket_t fd, short what, void *arg)
+{
+    sy_call *c = arg;
+    (void)fd;
+    (void)what;
+    sy_slot *first = &c->slot[0];
+    /* the first attempt answered (or is answering) in time, or the race is on already */
+    if (c->hedged || c->committed || !first->running || first->got_first) return;
+    c->hedged = 1;
+    sy_log(SY_LOG_DEBUG, "gateway", "request %s: hedging %s", c->request_id, first->att.model->id);
+    start_in(c, 1);
+}
+
+static void arm_hedge(sy_call *c)
+{
+    if (c->dec.kind != SY_DEC_HEDGE || c->hedged || c->next >= c->dec.n) return;
+    if (!c->hedge_ev && !(c->hedge_ev = evtimer_new(c->w->base, on_hedge, c))) return;
+    int ms = hedge_after_ms(c, c->slot[0].att.model);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->hedge_ev, &tv);
+}
+
+/* A stream's first token or next chunk did not come in time: the attempt is stopped and
+ * counts as a timeout of its model. */
+static void on_slot_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sy_slot *s = arg;
+    sy_call *c = s->call;
+    (void)fd;
+    (void)what;
+    if (!s->running) return;
+    const sy_model *m = s->att.model;
+    char msg[160];
+    if (s->got_first)
+        snprintf(msg, sizeof msg, "no chunk for %d ms (idle_timeout_ms)", m->provider->idle_timeout_ms);
+    else
+        snprintf(msg, sizeof msg, "no first token within %d ms (ttft_timeout_ms)",
+                 m->provider->ttft_timeout_ms);
+    int was_committed = c->committed && s->got_first && !s->held;
+    sy_provider_cancel(&s->att);
+    slot_ended(s, 0, 0);
+    s->held = (cJSON_Delete(s->held), NULL);
+    if (was_committed) {
+        char full[256];
+        snprintf(full, sizeof full, "upstream %s stalled mid-stream: %s", m->id, msg);
+        stream_error(c, full, "upstream_stream_error");
+        return;
+    }
+    record_try(c, m, SY_OUT_TIMEOUT, 0, msg);
+    if (other_running(s)) return;
+    start_next(c);
 }
 
 /* ============================================================ lifecycle events */
@@ -660,10 +889,8 @@ static void on_client_abort(sy_http_req *req, void *ud)
 {
     sy_call *c = ud;
     sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
-    if (c->attempt_running) {
-        sy_provider_cancel(&c->att);
-        attempt_ended(c, 0, 1);
-    }
+    slot_cancel(&c->slot[0]);
+    slot_cancel(&c->slot[1]);
     sy_http_req_discard(req);
     call_free(c);
 }
@@ -674,10 +901,12 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     char msg[160];
     (void)fd;
     (void)what;
-    if (c->attempt_running) {
-        sy_provider_cancel(&c->att);
-        attempt_ended(c, 0, 0); /* a deadline overrun counts against the model */
-        record_try(c, c->att.model, SY_OUT_TIMEOUT, 0, "request deadline reached");
+    for (int i = 0; i < 2; i++) {
+        sy_slot *s = &c->slot[i];
+        if (!s->running) continue;
+        sy_provider_cancel(&s->att);
+        slot_ended(s, 0, 0); /* a deadline overrun counts against the model */
+        record_try(c, s->att.model, SY_OUT_TIMEOUT, 0, "request deadline reached");
     }
     int ms = c->cfg->request_timeout_ms;
     if (c->dec.deadline_ms > 0 && c->dec.deadline_ms < ms) ms = c->dec.deadline_ms;
@@ -910,6 +1139,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
         c->client_deadline_ms = (int)v;
     }
     if (fit_context(c) != 0) return;
+    c->last_retry_after_ms = -1;
     char err[600], param[80] = "";
     if (sy_enforce_prepare(&c->enf, &c->chat, w->schemas, err, sizeof err, param, sizeof param) != 0) {
         add_routing_headers(c, NULL);
@@ -917,6 +1147,10 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
         call_free(c);
         return;
     }
+    /* streams whose answer must be checked whole are held until it is */
+    c->hold_all = c->stream && (c->enf.schema || c->enf.json_object ||
+                                c->dec.kind == SY_DEC_CASCADE ||
+                                (c->route && c->route->stream_buffer));
     sy_http_req_set_abort_cb(req, on_client_abort, c);
     c->deadline = evtimer_new(w->base, on_deadline, c);
     if (c->deadline) {

@@ -451,6 +451,49 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
     return SY_OK;
 }
 
+int sy_policy_accept(sy_policy_vm *vm, const sy_route *r, const char *model, const char *content,
+                     const char *finish_reason, double confidence, char *why, size_t whylen)
+{
+    lua_State *L = vm->L;
+    int idx = (int)(r - vm->cfg->routes);
+    if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[idx].ref == LUA_NOREF) return 1;
+    int top = lua_gettop(L), verdict = 1;
+    char err[1024];
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->slots[idx].ref);
+    lua_getfield(L, -1, "accept");
+    if (!lua_isfunction(L, -1)) {
+        lua_settop(L, top);
+        return 1;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, model);
+    lua_setfield(L, -2, "model");
+    lua_pushstring(L, content ? content : "");
+    lua_setfield(L, -2, "content");
+    if (finish_reason) {
+        lua_pushstring(L, finish_reason);
+        lua_setfield(L, -2, "finish_reason");
+    }
+    if (confidence == confidence) { /* not NaN */
+        lua_pushnumber(L, confidence);
+        lua_setfield(L, -2, "confidence");
+    }
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, r->name);
+    lua_setfield(L, -2, "route");
+    vm->cur_where = vm->slots[idx].where;
+    if (sy_vm_pcall(vm, 2, 2, r->budget_us, err, sizeof err) != SY_OK) {
+        sy_log(SY_LOG_WARN, "policy", "route %s: accept() failed, the answer is accepted: %s",
+               r->name, err);
+    } else if (!lua_toboolean(L, -2)) {
+        verdict = 0;
+        snprintf(why, whylen, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                   : "rejected by accept()");
+    }
+    lua_settop(L, top);
+    return verdict;
+}
+
 /* ============================================================ self-tests */
 
 static int selftest_one(sy_policy_vm *vm, const sy_route *r, int slot_ref, int i, sy_buf *diag)

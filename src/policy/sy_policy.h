@@ -22,6 +22,8 @@ typedef struct sy_decision {
     unsigned require_caps;               /* SY_CAP_* */
     double max_cost;                     /* USD for this request, 0 = none */
     int deadline_ms;                     /* 0 = none */
+    int after_ms;                        /* hedge: start the second model after this long
+                                            without a first token; 0 = from live stats */
     char dropped[256];
     int policy_failed;                   /* 1: the route's default model was used */
     char error[512];                     /* why, when policy_failed */
@@ -58,5 +60,13 @@ int sy_policy_vm_selftest(sy_policy_vm *vm, sy_buf *diag);
  * policy_failed is set and the error is logged. Returns SY_OK or SY_EPOLICY. */
 int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
                     sy_decision *out);
+
+/* A cascade step's answer through the policy's optional accept(res, ctx) hook: res = {model,
+ * content, finish_reason, confidence (exp of the mean token logprob, when the upstream sent
+ * logprobs)}, ctx = {route}. Returns 1 (accepted, or no hook), 0 (rejected: why says why:
+ * the hook's second return value, or "rejected by accept()"), or 1 with a logged warning
+ * when the hook fails or overruns the route's budget. */
+int sy_policy_accept(sy_policy_vm *vm, const sy_route *r, const char *model, const char *content,
+                     const char *finish_reason, double confidence, char *why, size_t whylen);
 
 #endif

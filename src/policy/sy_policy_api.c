@@ -868,6 +868,15 @@ static int read_constraints(sy_policy_vm *vm, int idx, sy_decision *out, char *e
         }
         out->max_cost = lua_tonumber(L, -1);
     }
+    lua_getfield(L, idx, "after_ms");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 || lua_tonumber(L, -1) > 600000) {
+            snprintf(err, errlen, "decision: after_ms must be a number of milliseconds (1 to 600000)");
+            return SY_EPOLICY;
+        }
+        out->after_ms = (int)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
     lua_getfield(L, idx, "deadline_ms");
     if (!lua_isnil(L, -1)) {
         if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 || lua_tonumber(L, -1) > 86400000) {

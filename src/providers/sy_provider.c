@@ -37,6 +37,8 @@ const char *sy_outcome_name(int outcome)
     case SY_OUT_INVALID: return "invalid";
     case SY_OUT_SCHEMA: return "schema_invalid";
     case SY_OUT_BREAKER: return "circuit_open";
+    case SY_OUT_HEDGE_LOST: return "hedge_lost";
+    case SY_OUT_REJECTED: return "not_accepted";
     default: return "error";
     }
 }

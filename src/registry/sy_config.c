@@ -369,7 +369,8 @@ static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
 {
     static const char *const known[] = {"id",         "kind",       "base_url", "api_key_env",
                                         "timeout_ms", "connect_timeout_ms",     "seed",
-                                        "time_scale", "transport", NULL};
+                                        "time_scale", "transport", "ttft_timeout_ms",
+                                        "idle_timeout_ms", NULL};
     char *kind = NULL;
     p->line = d->line;
     p->timeout_ms = 60000;
@@ -415,6 +416,8 @@ static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
     }
     read_int32(ld, d, "timeout_ms", 1, 86400000, &p->timeout_ms);
     read_int32(ld, d, "connect_timeout_ms", 1, 600000, &p->connect_timeout_ms);
+    read_int32(ld, d, "ttft_timeout_ms", 0, 3600000, &p->ttft_timeout_ms);
+    read_int32(ld, d, "idle_timeout_ms", 0, 3600000, &p->idle_timeout_ms);
     int64_t seed = 0;
     if (read_int(ld, d, "seed", 0, 9007199254740991.0, &seed) == 1) p->seed = (uint64_t)seed;
     read_number(ld, d, "time_scale", 0, 1000, &p->time_scale);
@@ -621,7 +624,7 @@ static void load_route(loader *ld, decl *d, sy_route *r)
 {
     static const char *const known[] = {"name",     "policy",   "default",
                                         "budget_ms", "options", "truncate",
-                                        "on_schema_failure", NULL};
+                                        "on_schema_failure", "stream_buffer", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -696,6 +699,14 @@ static void load_route(loader *ld, decl *d, sy_route *r)
         }
     }
     free(osf);
+    int sb = get_raw(ld->L, d->tidx, "stream_buffer");
+    if (sb == LUA_TBOOLEAN) {
+        r->stream_buffer = lua_toboolean(ld->L, -1);
+    } else if (sb != LUA_TNIL) {
+        keyname(k, sizeof k, d, "stream_buffer");
+        problem(ld, NULL, d->line, k, "must be true or false");
+    }
+    lua_pop(ld->L, 1);
     if (read_string(ld, d, "default", &def) == 0) {
         keyname(k, sizeof k, d, "default");
         problem(ld, NULL, d->line, k, "is required (the model used when the policy fails)");

@@ -31,6 +31,8 @@ typedef struct sy_provider_cfg {
     char *api_key;       /* resolved at load; never logged, never echoed */
     int timeout_ms;      /* whole attempt */
     int connect_timeout_ms;
+    int ttft_timeout_ms;     /* streams: first token within this, else next model (0 = off) */
+    int idle_timeout_ms;     /* streams: at most this between chunks (0 = off) */
     uint64_t seed;       /* sim */
     double time_scale;   /* sim: multiplies every simulated delay (0 = instant) */
     int direct_http;     /* openai: served by sy_hclient (plain http, numeric host) */
@@ -123,6 +125,7 @@ typedef struct sy_route {
     char *options_json;      /* the route's `options` table as JSON, or NULL */
     int truncate;            /* SY_TRUNC_*: what to do when no candidate's context fits */
     int on_schema_failure;   /* SY_SCHEMA_* */
+    int stream_buffer;       /* hold streams until the answer is accepted, then send */
     const char *file;
     int line;
 } sy_route;

@@ -920,7 +920,7 @@ int sy_it_env_start(sy_it_env *e, const char *gw_bin, const char *mock_bin, cons
     size_t cap = strlen(config_fmt) + 32;
     char *config = malloc(cap);
     if (!config) return -1;
-    snprintf(config, cap, config_fmt, e->mock.port);
+    snprintf(config, cap, config_fmt, e->mock.port, e->mock.port, e->mock.port, e->mock.port);
     int rc = sy_it_write_file(e->dir, "config.lua", config, path, sizeof path);
     free(config);
     snprintf(e->log, sizeof e->log, "%s/gw.log", e->dir);

@@ -100,7 +100,7 @@ int sy_gw_start(sy_gw *g, const char *bin, const char *config, int workers, char
 void sy_gw_stop(sy_gw *g);
 
 /* A mock upstream and one gateway (1 worker) in a temp dir: the usual fixture of a test
- * program. config_fmt has one %d, the mock's port; files are name, text pairs (NULL-ended)
+ * program. config_fmt has up to four %d, each the mock's port; files are name, text pairs (NULL-ended)
  * written beside the config (policies). */
 typedef struct sy_it_env {
     char dir[512];

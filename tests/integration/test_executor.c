@@ -29,7 +29,33 @@ static sy_it_env g_env;
     "        options = { chain = { \"m_long\", \"good\" } } }\n"                                \
     "route { name = \"bad\", policy = \"chain.lua\", default = \"good\",\n"                   \
     "        options = { chain = { \"m_bad\", \"good\" } } }\n"                                 \
-    "route { name = \"br\", policy = \"br.lua\", default = \"good\" }\n"
+    "route { name = \"br\", policy = \"br.lua\", default = \"good\" }\n"                  \
+    "provider { id = \"mt\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\",\n"      \
+    "           ttft_timeout_ms = 200, idle_timeout_ms = 300 }\n"                             \
+    "model { id = \"m_stall\", provider = \"m\", upstream = \"mock?delay_ms=3000&tag=stall\" }\n" \
+    "model { id = \"m_sstall\", provider = \"m\", upstream = \"mock?stall_ms=3000&tag=sstall\" }\n" \
+    "model { id = \"m_fast\", provider = \"m\", upstream = \"mock?tag=fast\" }\n"            \
+    "model { id = \"m_ttft\", provider = \"mt\", upstream = \"mock?stall_ms=3000&tag=ttft\" }\n" \
+    "model { id = \"m_idle\", provider = \"mt\",\n"                                        \
+    "        upstream = \"mock?chunks=4&chunk_ms=1000&tag=idle\" }\n"                         \
+    "model { id = \"m_empty\", provider = \"m\", upstream = \"mock?content=&tag=empty\" }\n" \
+    "model { id = \"m_maybe\", provider = \"m\", upstream = \"mock?content=maybe+Paris\" }\n"  \
+    "model { id = \"m_paris\", provider = \"m\", upstream = \"mock?content=Paris\" }\n"        \
+    "model { id = \"m_slowchunks\", provider = \"m\", upstream = \"mock?chunks=3&chunk_ms=150\" }\n" \
+    "route { name = \"hedge\", policy = \"pol.lua\", default = \"good\",\n"                  \
+    "        options = { kind = \"hedge\", chain = { \"m_stall\", \"m_fast\" }, after_ms = 100 } }\n" \
+    "route { name = \"hedge_s\", policy = \"pol.lua\", default = \"good\",\n"                \
+    "        options = { kind = \"hedge\", chain = { \"m_sstall\", \"m_fast\" }, after_ms = 100 } }\n" \
+    "route { name = \"hedge_ok\", policy = \"pol.lua\", default = \"good\",\n"               \
+    "        options = { kind = \"hedge\", chain = { \"m_fast\", \"m_stall\" }, after_ms = 500 } }\n" \
+    "route { name = \"ttft\", policy = \"chain.lua\", default = \"good\",\n"                 \
+    "        options = { chain = { \"m_ttft\", \"good\" } } }\n"                              \
+    "route { name = \"casc\", policy = \"pol.lua\", default = \"good\",\n"                   \
+    "        options = { kind = \"cascade\", chain = { \"m_empty\", \"m_maybe\", \"m_paris\" } } }\n" \
+    "route { name = \"casc_ok\", policy = \"pol.lua\", default = \"good\",\n"                \
+    "        options = { kind = \"cascade\", chain = { \"m_paris\", \"good\" } } }\n"          \
+    "route { name = \"buffered\", policy = \"chain.lua\", default = \"good\", stream_buffer = true,\n" \
+    "        options = { chain = { \"m_slowchunks\" } } }\n"
 
 static const char *CONFIG_FLAKY =
     CONFIG_HEAD "model { id = \"flaky\", provider = \"sim\", sim = { failure_rate = 1, failure_status = 503 },\n"
@@ -46,6 +72,21 @@ static const char *CHAIN =
     "  for i, id in ipairs(conf.chain) do ids[i] = id end\n"
     "  return sy.chain(ids)\n"
     "end }\n";
+
+/* a hedge or cascade of the configured models; accept() turns down unsure answers */
+static const char *POL =
+    "local sy = require 'switchyard'\n"
+    "local OPTIONS = { kind = 'hedge', chain = { 'good' }, after_ms = 100 }\n"
+    "return { options = OPTIONS,\n"
+    "  route = function(req, ctx, conf)\n"
+    "    local ids = { reason = conf.kind, after_ms = conf.kind == 'hedge' and conf.after_ms or nil }\n"
+    "    for i, id in ipairs(conf.chain) do ids[i] = id end\n"
+    "    return conf.kind == 'hedge' and sy.hedge(ids) or sy.cascade(ids)\n"
+    "  end,\n"
+    "  accept = function(res, ctx)\n"
+    "    if res.content:find('maybe') then return false, 'unsure' end\n"
+    "    return true\n"
+    "  end }\n";
 
 static const char *BR =
     "local sy = require 'switchyard'\n"
@@ -122,7 +163,7 @@ TEST(breaker_opens_skips_and_closes_after_a_probe)
      * probe goes through and closes it */
     char path[600], url[160];
     char cfg[4096];
-    snprintf(cfg, sizeof cfg, CONFIG_HEALED, g_env.mock.port);
+    snprintf(cfg, sizeof cfg, CONFIG_HEALED, g_env.mock.port, g_env.mock.port);
     sy_it_write_file(g_env.dir, "config.lua", cfg, path, sizeof path);
     const char *auth[] = {"Authorization: Bearer adm1n", NULL};
     snprintf(url, sizeof url, "%s/admin/reload", g_env.gw.base);
@@ -136,6 +177,115 @@ TEST(breaker_opens_skips_and_closes_after_a_probe)
     m = admin_model(&root, "flaky");
     CHECK_STR(sy_json_str(m, "breaker.state"), "closed");
     cJSON_Delete(root);
+}
+
+static void chat_stream(sy_resp *r, const char *model)
+{
+    char url[160], body[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", g_env.gw.base);
+    snprintf(body, sizeof body,
+             "{\"model\":\"%s\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+             model);
+    CHECK(sy_http_post(r, url, body, NULL) == 0);
+}
+
+TEST(hedge_won_by_the_second_when_the_first_stalls)
+{
+    sy_resp r;
+    sy_mock_reset(&g_env.mock);
+    double t0 = sy_it_now_ms();
+    chat(&r, "hedge", NULL);
+    double took = sy_it_now_ms() - t0;
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-model"), "m_fast");
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_stall:hedge_lost, m_fast:200");
+    CHECK(took >= 90 && took < 1500);
+    sy_resp_free(&r);
+    /* the loser's connection was closed at once: the mock saw its client go */
+    long closed = 0;
+    for (int i = 0; i < 50 && (closed = sy_mock_stat(&g_env.mock, "client_closed")) < 1; i++)
+        sy_it_sleep_ms(20);
+    CHECK(closed >= 1);
+    /* streamed: the first chunk decides */
+    chat_stream(&r, "hedge_s");
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_sstall:hedge_lost, m_fast:200");
+    sy_sse sse = {0};
+    CHECK(sy_sse_parse(&r, &sse) == 0 && sse.done_last);
+    sy_sse_free(&sse);
+    sy_resp_free(&r);
+}
+
+TEST(hedge_not_fired_when_the_first_answers_in_time)
+{
+    sy_resp r;
+    sy_mock_reset(&g_env.mock);
+    chat(&r, "hedge_ok", NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_fast:200");
+    sy_resp_free(&r);
+    sy_it_sleep_ms(600); /* past after_ms: the timer must not start the second one late */
+    CHECK(sy_mock_model_count(&g_env.mock, "mock?delay_ms=3000&tag=stall") == 0);
+}
+
+TEST(stream_stalls_time_out)
+{
+    sy_resp r;
+    double t0 = sy_it_now_ms();
+    chat_stream(&r, "ttft");
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_ttft:timeout, good:200");
+    CHECK(sy_it_now_ms() - t0 < 1500);
+    sy_resp_free(&r);
+    /* committed, then a gap longer than idle_timeout_ms: an error event, no [DONE] */
+    chat_stream(&r, "m_idle");
+    CHECK(r.status == 200);
+    sy_sse sse = {0};
+    CHECK(sy_sse_parse(&r, &sse) == 0);
+    CHECK(!sse.done);
+    CHECK(sse.n >= 2);
+    if (sse.n) CHECK_CONTAINS(sse.ev[sse.n - 1].data, "stalled mid-stream");
+    sy_sse_free(&sse);
+    sy_resp_free(&r);
+}
+
+TEST(cascade_escalates_until_an_answer_is_accepted)
+{
+    sy_resp r;
+    chat(&r, "casc", NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"),
+              "m_empty:not_accepted, m_maybe:not_accepted, m_paris:200");
+    cJSON *j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "choices.0.message.content"), "Paris");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+    chat(&r, "casc_ok", NULL); /* the cheap answer is good: nothing else is called */
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_paris:200");
+    sy_resp_free(&r);
+    /* streamed: held until accepted, so nothing of a rejected answer is sent */
+    chat_stream(&r, "casc");
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"),
+              "m_empty:not_accepted, m_maybe:not_accepted, m_paris:200");
+    sy_sse sse = {0};
+    CHECK(sy_sse_parse(&r, &sse) == 0 && sse.done_last);
+    char *content = sy_sse_content(&sse);
+    CHECK_STR(content, "Paris");
+    free(content);
+    sy_sse_free(&sse);
+    sy_resp_free(&r);
+}
+
+TEST(stream_buffer_holds_until_the_end)
+{
+    sy_resp r;
+    chat_stream(&r, "buffered");
+    CHECK(r.status == 200);
+    CHECK(r.n_pieces >= 1);
+    /* three chunks 150 ms apart: a buffered stream's first byte comes with the last */
+    if (r.n_pieces) CHECK(r.pieces[0].t_ms >= 300);
+    sy_resp_free(&r);
 }
 
 TEST(admin_models_needs_the_token)
@@ -204,10 +354,15 @@ int main(int argc, char **argv)
     g_bin = argv[1];
     g_mock_bin = argv[2];
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *const files[] = {"chain.lua", CHAIN, "br.lua", BR, NULL};
+    const char *const files[] = {"chain.lua", CHAIN, "br.lua", BR, "pol.lua", POL, NULL};
     if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG_FLAKY, files) != 0) return 1;
     RUN_SEL(breaker_opens_skips_and_closes_after_a_probe);
     RUN_SEL(admin_models_needs_the_token);
+    RUN_SEL(hedge_won_by_the_second_when_the_first_stalls);
+    RUN_SEL(hedge_not_fired_when_the_first_answers_in_time);
+    RUN_SEL(stream_stalls_time_out);
+    RUN_SEL(cascade_escalates_until_an_answer_is_accepted);
+    RUN_SEL(stream_buffer_holds_until_the_end);
     RUN_SEL(client_deadline_cuts_a_slow_request);
     RUN_SEL(upstream_context_length_error_moves_on);
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
