@@ -77,6 +77,10 @@ typedef struct sy_call {
     int hedged;                  /* the hedge attempt was started */
     int last_retry_after_ms;     /* of the last failed attempt, -1 if none */
     int client_deadline_ms;      /* x-switchyard-timeout-ms, 0 when not given */
+    uint64_t deadline_ns;        /* when the request's deadline passes (monotonic) */
+    struct event *retry_ev;      /* a retry of the same model, after its backoff */
+    const sy_model *retry_model; /* the model the retries below are of */
+    int model_retries;           /* retries of retry_model so far */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[2 * SY_MAX_CHAIN]; /* a schema retry makes two tries of one model */
@@ -109,6 +113,7 @@ static void call_free(sy_call *c)
         cJSON_Delete(c->slot[i].held);
     }
     if (c->hedge_ev) event_free(c->hedge_ev);
+    if (c->retry_ev) event_free(c->retry_ev);
     if (c->deadline) event_free(c->deadline);
     sy_config_unref(c->cfg);
     sy_chat_free(&c->chat);
@@ -225,6 +230,7 @@ static int accepted(sy_call *c, sy_slot *s, const cJSON *msg, const char *finish
                     sy_check *chk);
 static void not_accepted(sy_call *c, sy_slot *s, const sy_check *chk);
 static const char *held_finish_reason(const cJSON *held);
+static int schedule_retry(sy_call *c, const sy_model *m, int retry_after_ms);
 
 static int retryable(int outcome, int status, const char *body)
 {
@@ -644,6 +650,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
         return;
     }
     if (other_running(s)) return; /* the hedge still runs: its answer may yet win */
+    if (schedule_retry(c, a->model, a->retry_after_ms)) return;
     start_next(c);
 }
 
@@ -771,6 +778,41 @@ static void schema_failed(sy_call *c, sy_slot *s, const sy_check *chk, const cJS
 
 static void on_slot_timer(evutil_socket_t fd, short what, void *arg);
 static void arm_hedge(sy_call *c);
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    sy_call *c = arg;
+    (void)fd;
+    (void)what;
+    c->next--; /* the same model once more */
+    start_next(c);
+}
+
+/* A retryable failure of m: try m again after exponential backoff with full jitter
+ * (base_ms << retry, at most max_ms, a uniform draw below that), or after the upstream's
+ * Retry-After, when the route allows retries and the wait ends before the request's
+ * deadline. 1 when a retry is scheduled. */
+static int schedule_retry(sy_call *c, const sy_model *m, int retry_after_ms)
+{
+    int retries = c->dec.retries >= 0 ? c->dec.retries : c->route ? c->route->retries : 0;
+    if (c->retry_model != m) {
+        c->retry_model = m;
+        c->model_retries = 0;
+    }
+    if (c->dec.kind == SY_DEC_HEDGE || c->model_retries >= retries) return 0;
+    int base = c->route ? c->route->backoff_base_ms : 100, max = c->route ? c->route->backoff_max_ms : 5000;
+    long ceil_ms = (long)base << (c->model_retries < 20 ? c->model_retries : 20);
+    if (ceil_ms > max) ceil_ms = max;
+    /* full jitter: uniform in [0, ceil]; a per-call generator is enough */
+    uint64_t r = sy_hash64(c->request_id, strlen(c->request_id), sy_now_ns());
+    long wait = retry_after_ms >= 0 ? retry_after_ms : (long)(r % (uint64_t)(ceil_ms + 1));
+    if (c->deadline_ns && sy_now_ns() + (uint64_t)wait * 1000000u >= c->deadline_ns) return 0;
+    if (!c->retry_ev && !(c->retry_ev = evtimer_new(c->w->base, on_retry, c))) return 0;
+    c->model_retries++;
+    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+    evtimer_add(c->retry_ev, &tv);
+    return 1;
+}
 
 /* Starts the next model of the decision that can be tried into slot idx. 1 when one runs, 0
  * when the decision is exhausted. */
@@ -966,6 +1008,7 @@ static int decide(sy_call *c, const char *name)
         c->dec.kind = SY_DEC_PICK;
         c->dec.n = 1;
         c->dec.models[0] = m;
+        c->dec.retries = -1;
         snprintf(c->dec.reason, sizeof c->dec.reason, "model requested by name");
         return 0;
     }
@@ -1159,6 +1202,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
         if (c->client_deadline_ms > 0 && c->client_deadline_ms < ms) ms = c->client_deadline_ms;
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         evtimer_add(c->deadline, &tv);
+        c->deadline_ns = sy_now_ns() + (uint64_t)ms * 1000000u;
     }
     start_next(c);
 }

@@ -421,6 +421,7 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
     char err[2048];
     uint64_t t0 = sy_now_ns();
     memset(out, 0, sizeof *out);
+    out->retries = -1; /* the route's, unless the decision says */
 
     if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[idx].ref == LUA_NOREF) {
         use_default(vm, r, out, "route has no loaded policy");

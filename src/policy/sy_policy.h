@@ -22,6 +22,8 @@ typedef struct sy_decision {
     unsigned require_caps;               /* SY_CAP_* */
     double max_cost;                     /* USD for this request, 0 = none */
     int deadline_ms;                     /* 0 = none */
+    int retries;                         /* retries of a model before the next, -1 = the
+                                            route's */
     int after_ms;                        /* hedge: start the second model after this long
                                             without a first token; 0 = from live stats */
     char dropped[256];

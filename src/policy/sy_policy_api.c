@@ -868,6 +868,15 @@ static int read_constraints(sy_policy_vm *vm, int idx, sy_decision *out, char *e
         }
         out->max_cost = lua_tonumber(L, -1);
     }
+    lua_getfield(L, idx, "retries");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 10) {
+            snprintf(err, errlen, "decision: retries must be a number from 0 to 10");
+            return SY_EPOLICY;
+        }
+        out->retries = (int)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
     lua_getfield(L, idx, "after_ms");
     if (!lua_isnil(L, -1)) {
         if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 1 || lua_tonumber(L, -1) > 600000) {

@@ -624,7 +624,8 @@ static void load_route(loader *ld, decl *d, sy_route *r)
 {
     static const char *const known[] = {"name",     "policy",   "default",
                                         "budget_ms", "options", "truncate",
-                                        "on_schema_failure", "stream_buffer", NULL};
+                                        "on_schema_failure", "stream_buffer", "retries",
+                                        "backoff", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -699,6 +700,17 @@ static void load_route(loader *ld, decl *d, sy_route *r)
         }
     }
     free(osf);
+    r->backoff_base_ms = 100;
+    r->backoff_max_ms = 5000;
+    read_int32(ld, d, "retries", 0, 10, &r->retries);
+    decl bsub;
+    if (open_sub(ld, d, "backoff", &bsub, k, sizeof k) == 1) {
+        static const char *const bk[] = {"base_ms", "max_ms", NULL};
+        check_known_keys(ld, &bsub, bk);
+        read_int32(ld, &bsub, "base_ms", 1, 600000, &r->backoff_base_ms);
+        read_int32(ld, &bsub, "max_ms", 1, 3600000, &r->backoff_max_ms);
+        lua_pop(ld->L, 1);
+    }
     int sb = get_raw(ld->L, d->tidx, "stream_buffer");
     if (sb == LUA_TBOOLEAN) {
         r->stream_buffer = lua_toboolean(ld->L, -1);

@@ -100,7 +100,9 @@ TEST(reports_every_problem_with_file_line_and_key)
         "route { name = 'r3', policy = 'bad_policy.lua', default = 'b',\n"  /* 11 */
         "        truncate = 'oldest' }\n"
         "model { id = 'e', provider = 'sim', breaker = { cooldown = 5 } }\n"  /* 13 */
-        "model { id = 'f', provider = 'sim', breaker = { error_rate = 2 } }\n"); /* 14 */
+        "model { id = 'f', provider = 'sim', breaker = { error_rate = 2 } }\n"  /* 14 */
+        "route { name = 'r4', policy = 'bad_policy.lua', default = 'b', retries = 11,\n" /* 15 */
+        "        backoff = { base = 5 }, stream_buffer = 'yes' }\n");
     sy_buf diag;
     sy_buf_init(&diag);
     sy_config *cfg = NULL;
@@ -135,6 +137,12 @@ TEST(reports_every_problem_with_file_line_and_key)
     snprintf(want, sizeof want, "%s:13: model[e].breaker.cooldown: unknown key", path);
     CHECK_CONTAINS(diag.data, want);
     snprintf(want, sizeof want, "%s:14: model[f].breaker.error_rate:", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:15: route[r4].retries:", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:15: route[r4].backoff.base: unknown key", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:15: route[r4].stream_buffer: must be true or false", path);
     CHECK_CONTAINS(diag.data, want);
     sy_buf_free(&diag);
 }

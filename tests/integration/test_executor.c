@@ -54,6 +54,16 @@ static sy_it_env g_env;
     "        options = { kind = \"cascade\", chain = { \"m_empty\", \"m_maybe\", \"m_paris\" } } }\n" \
     "route { name = \"casc_ok\", policy = \"pol.lua\", default = \"good\",\n"                \
     "        options = { kind = \"cascade\", chain = { \"m_paris\", \"good\" } } }\n"          \
+    "model { id = \"m_ra\", provider = \"m\", upstream = \"mock?status=503&retry_after=1&tag=ra\" }\n" \
+    "model { id = \"m_ra5\", provider = \"m\", upstream = \"mock?status=503&retry_after=5&tag=ra5\" }\n" \
+    "model { id = \"m_500\", provider = \"m\", upstream = \"mock?status=500&tag=r500\",\n"      \
+    "        breaker = false }\n"                                                              \
+    "route { name = \"retry_ra\", policy = \"chain.lua\", default = \"good\", retries = 1,\n"  \
+    "        options = { chain = { \"m_ra\", \"good\" } } }\n"                                 \
+    "route { name = \"retry_ra5\", policy = \"chain.lua\", default = \"good\", retries = 3,\n" \
+    "        options = { chain = { \"m_ra5\", \"good\" } } }\n"                                \
+    "route { name = \"retry_bo\", policy = \"chain.lua\", default = \"good\", retries = 2,\n"  \
+    "        backoff = { base_ms = 20, max_ms = 40 }, options = { chain = { \"m_500\", \"good\" } } }\n" \
     "route { name = \"buffered\", policy = \"chain.lua\", default = \"good\", stream_buffer = true,\n" \
     "        options = { chain = { \"m_slowchunks\" } } }\n"
 
@@ -288,6 +298,33 @@ TEST(stream_buffer_holds_until_the_end)
     sy_resp_free(&r);
 }
 
+TEST(retries_back_off_and_honour_retry_after)
+{
+    sy_resp r;
+    double t0 = sy_it_now_ms();
+    chat(&r, "retry_bo", NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_500:500, m_500:500, m_500:500, good:200");
+    CHECK(sy_it_now_ms() - t0 < 1000); /* two waits of at most 20 and 40 ms */
+    sy_resp_free(&r);
+    /* Retry-After: 1 s is waited, once */
+    t0 = sy_it_now_ms();
+    chat(&r, "retry_ra", NULL);
+    double took = sy_it_now_ms() - t0;
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_ra:503, m_ra:503, good:200");
+    CHECK(took >= 950 && took < 3000);
+    sy_resp_free(&r);
+    /* a Retry-After beyond the request's deadline is not waited for: the next model now */
+    const char *h[] = {"x-switchyard-timeout-ms: 2000", NULL};
+    t0 = sy_it_now_ms();
+    chat(&r, "retry_ra5", h);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_ra5:503, good:200");
+    CHECK(sy_it_now_ms() - t0 < 1000);
+    sy_resp_free(&r);
+}
+
 TEST(admin_models_needs_the_token)
 {
     sy_resp r;
@@ -363,6 +400,7 @@ int main(int argc, char **argv)
     RUN_SEL(stream_stalls_time_out);
     RUN_SEL(cascade_escalates_until_an_answer_is_accepted);
     RUN_SEL(stream_buffer_holds_until_the_end);
+    RUN_SEL(retries_back_off_and_honour_retry_after);
     RUN_SEL(client_deadline_cuts_a_slow_request);
     RUN_SEL(upstream_context_length_error_moves_on);
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
