@@ -853,13 +853,14 @@ static void report(const loadgen *lg)
                                                  : lg->o.duration;
     const hist *h = &lg->h;
     printf("{\"rate\":%.0f,\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"errors\":%" PRIu64
-           ",\"non2xx\":%" PRIu64 ",\"achieved_rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f"
+           ",\"non2xx\":%" PRIu64 ",\"achieved_rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p95_us\":%.1f"
            ",\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"mode\":\"%s\""
            ",\"connections\":%d,\"duration_s\":%g,\"conn_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
            ",\"unanswered\":%" PRIu64 ",\"send_lag_p50_us\":%.1f,\"send_lag_p99_us\":%.1f"
            ",\"from_send_p50_us\":%.1f,\"from_send_p99_us\":%.1f}\n",
            lg->o.max_mode ? 0.0 : lg->o.rate, lg->sent, lg->ok, errors, lg->non2xx,
            (double)answered / secs, hist_quantile(h, 0.50) / 1e3, hist_quantile(h, 0.90) / 1e3,
+           hist_quantile(h, 0.95) / 1e3,
            hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3, (double)h->max / 1e3,
            lg->o.max_mode ? "max" : "rate", lg->o.connections, lg->o.duration, lg->conn_errors,
            lg->timeouts, unanswered, hist_quantile(&lg->lag, 0.50) / 1e3,

@@ -81,6 +81,7 @@ typedef struct sy_call {
     struct event *retry_ev;      /* a retry of the same model, after its backoff */
     const sy_model *retry_model; /* the model the retries below are of */
     int model_retries;           /* retries of retry_model so far */
+    double spent_usd;            /* cascade: estimated cost of the steps started */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[2 * SY_MAX_CHAIN]; /* a schema retry makes two tries of one model */
@@ -227,7 +228,8 @@ static void cancel_loser(sy_slot *s)
 static void schema_failed(sy_call *c, sy_slot *s, const sy_check *chk, const cJSON *msg,
                           const sy_answer *ans);
 static int accepted(sy_call *c, sy_slot *s, const cJSON *msg, const char *finish_reason,
-                    sy_check *chk);
+                    double confidence, sy_check *chk);
+static void add_logprobs(const cJSON *choice, double *sum, long *n);
 static void not_accepted(sy_call *c, sy_slot *s, const sy_check *chk);
 static const char *held_finish_reason(const cJSON *held);
 static int schedule_retry(sy_call *c, const sy_model *m, int retry_after_ms);
@@ -529,7 +531,12 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         cJSON *msg = held_message(s->held);
         sy_check chk;
         sy_enforce_check(&c->enf, msg, &chk);
-        if (chk.valid && !accepted(c, s, msg, held_finish_reason(s->held), &chk)) {
+        double lsum = 0;
+        long ln = 0;
+        const cJSON *hc;
+        cJSON_ArrayForEach(hc, s->held) add_logprobs(jpath(hc, "choices", 0, NULL), &lsum, &ln);
+        if (chk.valid && !accepted(c, s, msg, held_finish_reason(s->held),
+                                   ln ? exp(lsum / (double)ln) : NAN, &chk)) {
             not_accepted(c, s, &chk);
             cJSON_Delete(msg);
             return;
@@ -570,7 +577,11 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         else
             chk = (sy_check){.valid = 0, .how = "", .error = "the answer has no message"};
         const cJSON *fr = jpath(root, "choices", 0, "finish_reason");
-        if (chk.valid && !accepted(c, s, msg, cJSON_IsString(fr) ? fr->valuestring : NULL, &chk)) {
+        double lsum = 0;
+        long ln = 0;
+        add_logprobs(jpath(root, "choices", 0, NULL), &lsum, &ln);
+        if (chk.valid && !accepted(c, s, msg, cJSON_IsString(fr) ? fr->valuestring : NULL,
+                                   ln ? exp(lsum / (double)ln) : NAN, &chk)) {
             not_accepted(c, s, &chk);
             cJSON_Delete(root);
             free(ans->json);
@@ -705,8 +716,22 @@ static const char *held_finish_reason(const cJSON *held)
 /* A cascade step's answer is accepted when it is not empty, was not cut short by the length
  * limit and the policy's accept(res, ctx) hook (if any) agrees. The last model of a cascade
  * is not second-guessed; other decisions accept every answer. 0 with the reason in chk. */
+/* Adds up choice.logprobs.content[].logprob (what upstreams send when asked for logprobs). */
+static void add_logprobs(const cJSON *choice, double *sum, long *n)
+{
+    const cJSON *lp, *content = jpath(jpath(choice, "logprobs", -1, NULL), "content", -1, NULL);
+    cJSON_ArrayForEach(lp, content)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(lp, "logprob");
+        if (cJSON_IsNumber(v)) {
+            *sum += v->valuedouble;
+            (*n)++;
+        }
+    }
+}
+
 static int accepted(sy_call *c, sy_slot *s, const cJSON *msg, const char *finish_reason,
-                    sy_check *chk)
+                    double confidence, sy_check *chk)
 {
     if (c->dec.kind != SY_DEC_CASCADE || c->next >= c->dec.n) return 1;
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
@@ -724,7 +749,7 @@ static int accepted(sy_call *c, sy_slot *s, const cJSON *msg, const char *finish
         char why[256] = "";
         if (!sy_policy_accept(c->w->vm, c->route, s->att.model->id,
                               cJSON_IsString(content) ? content->valuestring : "", finish_reason,
-                              NAN, why, sizeof why)) {
+                              confidence, why, sizeof why)) {
             snprintf(chk->error, sizeof chk->error, "accept(): %s", why);
             return 0;
         }
@@ -822,6 +847,17 @@ static int start_in(sy_call *c, int idx)
     while (c->next < c->dec.n) {
         const sy_model *m = c->dec.models[c->next++];
         int probe = 0;
+        double est = 0;
+        if (c->dec.kind == SY_DEC_CASCADE && c->dec.max_cost > 0) {
+            /* a cascade's cost cap holds for the steps together, not each alone */
+            long mt = sy_chat_max_tokens(&c->chat);
+            est = ((double)sy_tokens_request(&c->chat, m->tok_kind) * m->price_in +
+                   (double)(mt >= 0 ? mt : m->output_reserve) * m->price_out) / 1000.0;
+            if (c->spent_usd + est > c->dec.max_cost) {
+                record_try(c, m, SY_OUT_REJECTED, 0, "over the cascade's cost cap");
+                continue;
+            }
+        }
         if (!c->retrying && !sy_breaker_admit(m->live, &m->breaker, sy_wall_ms(), &probe)) {
             record_try(c, m, SY_OUT_BREAKER, 0, "circuit breaker open");
             continue;
@@ -837,10 +873,14 @@ static int start_in(sy_call *c, int idx)
         s->att.ud = s;
         s->att.env = &c->w->penv;
         if (sy_provider_start(&s->att) == SY_OK) {
+            c->spent_usd += est;
             s->running = 1;
             s->probe = probe;
             s->t0 = sy_now_ns();
-            if (m->live) atomic_fetch_add(&m->live->inflight, 1);
+            if (m->live) {
+                atomic_fetch_add(&m->live->inflight, 1);
+                atomic_fetch_add(&m->live->started, 1);
+            }
             if (c->stream) arm_slot_timer(s, m->provider->ttft_timeout_ms);
             return 1;
         }
@@ -1314,11 +1354,12 @@ static void admin_models(sy_worker *w, sy_http_req *req)
         int st = atomic_load(&lv->br_state);
         int64_t left = atomic_load(&lv->br_until_ms) - now;
         sy_buf_printf(&b,
-                      ",\"inflight\":%d,\"attempts\":%llu,\"failures\":%llu,\"latency_ms\":%.3f,"
+                      ",\"inflight\":%d,\"started\":%llu,\"attempts\":%llu,\"failures\":%llu,\"latency_ms\":%.3f,"
                       "\"ttft_ms\":%.3f,\"error_rate\":%.4f,\"breaker\":{\"enabled\":%s,"
                       "\"state\":\"%s\",\"window_attempts\":%u,\"window_failures\":%u,"
                       "\"opened\":%llu,\"open_for_ms\":%lld}}",
-                      atomic_load(&lv->inflight), (unsigned long long)atomic_load(&lv->attempts),
+                      atomic_load(&lv->inflight), (unsigned long long)atomic_load(&lv->started),
+                      (unsigned long long)atomic_load(&lv->attempts),
                       (unsigned long long)atomic_load(&lv->failures),
                       sy_live_get(&lv->ewma_latency_ms), sy_live_get(&lv->ewma_ttft_ms),
                       sy_live_get(&lv->ewma_error), m->breaker.enabled ? "true" : "false",

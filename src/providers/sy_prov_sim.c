@@ -7,6 +7,7 @@
 #include "tokens/sy_tokens.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,10 @@ int sy_prov_sim_start(sy_attempt *a)
     const sy_chat *c = a->chat;
     uint64_t seed = sy_hash64(m->id, strlen(m->id), m->provider->seed);
     s->rng = sy_hash64(c->text + c->messages.val_off, c->messages.val_len, seed);
+    if (!cfg->deterministic) { /* every attempt draws anew (benchmarks send one body) */
+        static _Atomic uint64_t nonce;
+        s->rng ^= sy_hash64(&(uint64_t){atomic_fetch_add(&nonce, 1)}, sizeof(uint64_t), seed);
+    }
 
     s->prompt_tokens = sy_tokens_request(c, m->tok_kind);
     s->ntokens = cfg->out_min + (int)(uniform(&s->rng) * (cfg->out_max - cfg->out_min + 1));
@@ -410,6 +415,7 @@ int sy_prov_sim_start(sy_attempt *a)
     build_text(s);
 
     double ttft = lognormal(&s->rng, cfg->ttft_p50_ms, cfg->ttft_p95_ms);
+    if (cfg->slow_rate > 0 && uniform(&s->rng) < cfg->slow_rate) ttft *= cfg->slow_factor;
     /* a non-streamed answer arrives when the last token would have */
     double delay = a->stream || s->fail_status ? ttft : ttft + s->ntokens * s->token_gap_ms;
     a->priv = s;

@@ -454,13 +454,24 @@ static void load_sim(loader *ld, decl *d, sy_model *m)
 {
     static const char *const known[] = {"failure_rate",      "failure_status",  "ttft",
                                         "tokens_per_second", "output_tokens",   "invalid_json_rate",
-                                        "fenced_json_rate",  NULL};
+                                        "fenced_json_rate",  "slow_rate",       "slow_factor",
+                                        "deterministic",     NULL};
     char k[160];
     decl sub;
     check_known_keys(ld, d, known);
     read_number(ld, d, "failure_rate", 0, 1, &m->sim.failure_rate);
     read_number(ld, d, "invalid_json_rate", 0, 1, &m->sim.invalid_json_rate);
     read_number(ld, d, "fenced_json_rate", 0, 1, &m->sim.fenced_json_rate);
+    read_number(ld, d, "slow_rate", 0, 1, &m->sim.slow_rate);
+    read_number(ld, d, "slow_factor", 1, 1000, &m->sim.slow_factor);
+    int dt = get_raw(ld->L, d->tidx, "deterministic");
+    if (dt == LUA_TBOOLEAN) {
+        m->sim.deterministic = lua_toboolean(ld->L, -1);
+    } else if (dt != LUA_TNIL) {
+        keyname(k, sizeof k, d, "deterministic");
+        problem(ld, NULL, d->line, k, "must be true or false");
+    }
+    lua_pop(ld->L, 1);
     read_int32(ld, d, "failure_status", 400, 599, &m->sim.failure_status);
     read_number(ld, d, "tokens_per_second", 0.001, 1e6, &m->sim.tokens_per_s);
     if (open_sub(ld, d, "ttft", &sub, k, sizeof k) == 1) {
@@ -500,6 +511,8 @@ static void load_model(loader *ld, decl *d, sy_model *m)
     m->sim.tokens_per_s = 80;
     m->sim.out_min = 12;
     m->sim.out_max = 48;
+    m->sim.slow_factor = 10;
+    m->sim.deterministic = 1;
     check_known_keys(ld, d, known);
     if (read_string(ld, d, "provider", &prov) == 0) {
         keyname(k, sizeof k, d, "provider");

@@ -49,6 +49,9 @@ typedef struct sy_sim_cfg {
     int out_min, out_max;    /* answer length in tokens, default 12..48 */
     double invalid_json_rate; /* 0..1: structured answers that break the request's schema */
     double fenced_json_rate;  /* 0..1: structured answers wrapped in a Markdown fence + prose */
+    double slow_rate;        /* 0..1: attempts whose time to first token is slow_factor longer */
+    double slow_factor;      /* default 10 */
+    int deterministic;       /* 1 (default): same request, same draw; 0: every attempt draws anew */
 } sy_sim_cfg;
 
 /* Live health of a model, shared by every worker and kept across reloads (the engine owns
@@ -56,7 +59,8 @@ typedef struct sy_sim_cfg {
 typedef struct sy_live {
     char id[128];
     atomic_int inflight;
-    atomic_ullong attempts, failures;
+    atomic_ullong attempts, failures; /* ended attempts (cancelled ones not counted) */
+    atomic_ullong started;           /* every attempt sent, cancelled hedges included */
     _Atomic uint64_t ewma_latency_ms; /* double bits; 0 = no sample yet */
     _Atomic uint64_t ewma_ttft_ms;
     _Atomic uint64_t ewma_error;      /* 0..1 */

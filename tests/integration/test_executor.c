@@ -64,6 +64,16 @@ static sy_it_env g_env;
     "        options = { chain = { \"m_ra5\", \"good\" } } }\n"                                \
     "route { name = \"retry_bo\", policy = \"chain.lua\", default = \"good\", retries = 2,\n"  \
     "        backoff = { base_ms = 20, max_ms = 40 }, options = { chain = { \"m_500\", \"good\" } } }\n" \
+    "model { id = \"m_low\", provider = \"m\", upstream = \"mock?content=Lyon&logprob=-2\" }\n"  \
+    "model { id = \"m_high\", provider = \"m\", upstream = \"mock?content=Paris&logprob=-0.01\" }\n" \
+    "model { id = \"m_pricey\", provider = \"m\", upstream = \"mock?content=Paris&tag=pricey\",\n" \
+    "        price = { input = 0.01, output = 0.01 } }\n"                                       \
+    "model { id = \"m_emptyp\", provider = \"m\", upstream = \"mock?content=&tag=emptyp\",\n"   \
+    "        price = { input = 0.01, output = 0.01 } }\n"                                       \
+    "route { name = \"casc_conf\", policy = \"pol.lua\", default = \"good\",\n"              \
+    "        options = { kind = \"cascade\", chain = { \"m_low\", \"m_high\", \"good\" } } }\n" \
+    "route { name = \"casc_cap\", policy = \"pol.lua\", default = \"good\",\n"               \
+    "        options = { kind = \"cascade\", chain = { \"m_emptyp\", \"m_pricey\" }, max_cost = 0.008 } }\n" \
     "route { name = \"buffered\", policy = \"chain.lua\", default = \"good\", stream_buffer = true,\n" \
     "        options = { chain = { \"m_slowchunks\" } } }\n"
 
@@ -86,15 +96,17 @@ static const char *CHAIN =
 /* a hedge or cascade of the configured models; accept() turns down unsure answers */
 static const char *POL =
     "local sy = require 'switchyard'\n"
-    "local OPTIONS = { kind = 'hedge', chain = { 'good' }, after_ms = 100 }\n"
+    "local OPTIONS = { kind = 'hedge', chain = { 'good' }, after_ms = 100, max_cost = 1000 }\n"
     "return { options = OPTIONS,\n"
     "  route = function(req, ctx, conf)\n"
-    "    local ids = { reason = conf.kind, after_ms = conf.kind == 'hedge' and conf.after_ms or nil }\n"
+    "    local ids = { reason = conf.kind, after_ms = conf.kind == 'hedge' and conf.after_ms or nil,\n"
+    "                  max_cost = conf.max_cost }\n"
     "    for i, id in ipairs(conf.chain) do ids[i] = id end\n"
     "    return conf.kind == 'hedge' and sy.hedge(ids) or sy.cascade(ids)\n"
     "  end,\n"
     "  accept = function(res, ctx)\n"
     "    if res.content:find('maybe') then return false, 'unsure' end\n"
+    "    if res.confidence and res.confidence < 0.5 then return false, 'low confidence' end\n"
     "    return true\n"
     "  end }\n";
 
@@ -172,7 +184,7 @@ TEST(breaker_opens_skips_and_closes_after_a_probe)
     /* the model heals (a reload keeps live stats and the breaker); after the cooldown one
      * probe goes through and closes it */
     char path[600], url[160];
-    char cfg[4096];
+    char cfg[8192];
     snprintf(cfg, sizeof cfg, CONFIG_HEALED, g_env.mock.port, g_env.mock.port);
     sy_it_write_file(g_env.dir, "config.lua", cfg, path, sizeof path);
     const char *auth[] = {"Authorization: Bearer adm1n", NULL};
@@ -284,6 +296,27 @@ TEST(cascade_escalates_until_an_answer_is_accepted)
     CHECK_STR(content, "Paris");
     free(content);
     sy_sse_free(&sse);
+    sy_resp_free(&r);
+}
+
+TEST(cascade_confidence_and_cost_cap)
+{
+    sy_resp r;
+    /* accept() sees the confidence from the upstream's logprobs */
+    chat(&r, "casc_conf", NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_low:not_accepted, m_high:200");
+    sy_resp_free(&r);
+    /* the cap is for the steps together: each step (~$0.0052) fits $0.008 alone, the second
+     * would pass it, so it is not taken */
+    sy_mock_reset(&g_env.mock);
+    chat(&r, "casc_cap", NULL);
+    CHECK(r.status == 502);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_emptyp:not_accepted, m_pricey:not_accepted");
+    cJSON *j = sy_resp_json(&r);
+    CHECK_CONTAINS(sy_json_str(j, "error.message"), "over the cascade's cost cap");
+    cJSON_Delete(j);
+    CHECK(sy_mock_model_count(&g_env.mock, "mock?content=Paris&tag=pricey") == 0);
     sy_resp_free(&r);
 }
 
@@ -399,6 +432,7 @@ int main(int argc, char **argv)
     RUN_SEL(hedge_not_fired_when_the_first_answers_in_time);
     RUN_SEL(stream_stalls_time_out);
     RUN_SEL(cascade_escalates_until_an_answer_is_accepted);
+    RUN_SEL(cascade_confidence_and_cost_cap);
     RUN_SEL(stream_buffer_holds_until_the_end);
     RUN_SEL(retries_back_off_and_honour_retry_after);
     RUN_SEL(client_deadline_cuts_a_slow_request);

@@ -21,6 +21,7 @@
  *                             no terminating chunk and no [DONE]; K >= chunks sends them all
  *   stall_ms=N                stream: headers first, then N ms before the first event
  *   echo=1                    the answer text is the request's "messages" array as JSON
+ *   logprob=X                 (not streamed) the choice has logprobs: one token, logprob X
  *   tool=NAME                 (not streamed) the answer is a tool call of NAME whose
  *                             arguments are the answer text
  *   content=TEXT              URL-decoded ('+' is a space) answer text; default
@@ -576,6 +577,10 @@ static void add_completion(struct evbuffer *b, unsigned long id, long created, c
     } else {
         json_str(b, answer, strlen(answer));
     }
+    /* logprob=X: the choice carries one token's logprob, as when logprobs are asked for */
+    const char *lp = strstr(model, "logprob=");
+    if (lp) evbuffer_add_printf(b, "},\"logprobs\":{\"content\":[{\"token\":\"x\",\"logprob\":%.6f}]",
+                                atof(lp + 8));
     evbuffer_add_printf(b,
                         "},\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%ld,"
                         "\"completion_tokens\":%ld,\"total_tokens\":%ld}}",
