@@ -906,6 +906,18 @@ double sy_json_num(const cJSON *root, const char *path, double def)
 
 /* ==== the usual fixture ================================================================ */
 
+int sy_it_args(int argc, char **argv, const char **gw_bin, const char **mock_bin)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s PATH/TO/switchyard PATH/TO/sy-mock-upstream\n", argv[0]);
+        return -1;
+    }
+    *gw_bin = argv[1];
+    *mock_bin = argv[2];
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return 0;
+}
+
 int sy_it_env_start(sy_it_env *e, const char *gw_bin, const char *mock_bin, const char *config_fmt,
                     const char *const files[])
 {

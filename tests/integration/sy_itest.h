@@ -111,6 +111,21 @@ typedef struct sy_it_env {
 /* 0, or -1 (with what failed on stderr; everything started is stopped again). */
 int sy_it_env_start(sy_it_env *e, const char *gw_bin, const char *mock_bin, const char *config_fmt,
                     const char *const files[]);
+/* The arguments of a test program that uses sy_it_env: PATH/TO/switchyard
+ * PATH/TO/sy-mock-upstream. 0, or -1 after printing the usage. Also curl_global_init. */
+int sy_it_args(int argc, char **argv, const char **gw_bin, const char **mock_bin);
+
+/* A policy that returns its options' `chain` (model ids) as sy.chain: routes set
+ * `options = { chain = { ... } }`. */
+#define SY_IT_CHAIN_POLICY                                                                     \
+    "local sy = require 'switchyard'\n"                                                        \
+    "local OPTIONS = { chain = { 'good' } }\n"                                                 \
+    "return { options = OPTIONS, route = function(req, ctx, conf)\n"                           \
+    "  local ids = { reason = 'configured' }\n"                                                \
+    "  for i, id in ipairs(conf.chain) do ids[i] = id end\n"                                   \
+    "  return sy.chain(ids)\n"                                                                 \
+    "end }\n"
+
 /* Stops both; returns 1 when the gateway's log held a sanitizer report (a failure). The log
  * text goes to *log_out (malloc'd) when log_out is not NULL. */
 int sy_it_env_stop(sy_it_env *e, char **log_out);

@@ -479,13 +479,7 @@ TEST(tokens_command)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PATH/TO/switchyard PATH/TO/sy-mock-upstream\n", argv[0]);
-        return 2;
-    }
-    g_bin = argv[1];
-    g_mock_bin = argv[2];
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (sy_it_args(argc, argv, &g_bin, &g_mock_bin) != 0) return 2;
     const char *const files[] = {"chain.lua", CHAIN, "small.lua", SMALL, "withest.lua", WITHEST, NULL};
     if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG_FMT, files) != 0) return 1;
     RUN_SEL(short_request_goes_to_the_first_model);

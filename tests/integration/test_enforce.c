@@ -43,14 +43,6 @@ static const char *CONFIG_FMT =
     "        options = { chain = { \"m_tool_bad\", \"m_tool_good\" } } }\n"
     "route { name = \"checker\", policy = \"checker.lua\", default = \"good\" }\n";
 
-static const char *CHAIN =
-    "local sy = require 'switchyard'\n"
-    "local OPTIONS = { chain = { 'good' } }\n"
-    "return { options = OPTIONS, route = function(req, ctx, conf)\n"
-    "  local ids = { reason = 'configured' }\n"
-    "  for i, id in ipairs(conf.chain) do ids[i] = id end\n"
-    "  return sy.chain(ids)\n"
-    "end }\n";
 
 static const char *CHECKER =
     "local sy = require 'switchyard'\n"
@@ -365,14 +357,8 @@ TEST(policies_validate_too)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PATH/TO/switchyard PATH/TO/sy-mock-upstream\n", argv[0]);
-        return 2;
-    }
-    g_bin = argv[1];
-    g_mock_bin = argv[2];
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *const files[] = {"chain.lua", CHAIN, "checker.lua", CHECKER, NULL};
+    if (sy_it_args(argc, argv, &g_bin, &g_mock_bin) != 0) return 2;
+    const char *const files[] = {"chain.lua", SY_IT_CHAIN_POLICY, "checker.lua", CHECKER, NULL};
     if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG_FMT, files) != 0) return 1;
     RUN_SEL(escalates_a_broken_answer);
     RUN_SEL(escalates_a_broken_stream_before_sending_anything);

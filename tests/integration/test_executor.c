@@ -84,14 +84,6 @@ static const char *CONFIG_HEALED =
     CONFIG_HEAD "model { id = \"flaky\", provider = \"sim\",\n"
                 "        breaker = { min_requests = 3, error_rate = 0.5, cooldown_ms = 300 } }\n";
 
-static const char *CHAIN =
-    "local sy = require 'switchyard'\n"
-    "local OPTIONS = { chain = { 'good' } }\n"
-    "return { options = OPTIONS, route = function(req, ctx, conf)\n"
-    "  local ids = { reason = 'configured' }\n"
-    "  for i, id in ipairs(conf.chain) do ids[i] = id end\n"
-    "  return sy.chain(ids)\n"
-    "end }\n";
 
 /* a hedge or cascade of the configured models; accept() turns down unsure answers */
 static const char *POL =
@@ -417,14 +409,8 @@ TEST(upstream_context_length_error_moves_on)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PATH/TO/switchyard PATH/TO/sy-mock-upstream\n", argv[0]);
-        return 2;
-    }
-    g_bin = argv[1];
-    g_mock_bin = argv[2];
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *const files[] = {"chain.lua", CHAIN, "br.lua", BR, "pol.lua", POL, NULL};
+    if (sy_it_args(argc, argv, &g_bin, &g_mock_bin) != 0) return 2;
+    const char *const files[] = {"chain.lua", SY_IT_CHAIN_POLICY, "br.lua", BR, "pol.lua", POL, NULL};
     if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG_FLAKY, files) != 0) return 1;
     RUN_SEL(breaker_opens_skips_and_closes_after_a_probe);
     RUN_SEL(admin_models_needs_the_token);
