@@ -116,12 +116,12 @@ int sy_it_env_start(sy_it_env *e, const char *gw_bin, const char *mock_bin, cons
 int sy_it_args(int argc, char **argv, const char **gw_bin, const char **mock_bin);
 
 /* A policy that returns its options' `chain` (model ids) as sy.chain: routes set
- * `options = { chain = { ... } }`. */
+ * `options = { chain = { ... } }` (and `retries = N` for the decision's own retries). */
 #define SY_IT_CHAIN_POLICY                                                                     \
     "local sy = require 'switchyard'\n"                                                        \
-    "local OPTIONS = { chain = { 'good' } }\n"                                                 \
+    "local OPTIONS = { chain = { 'good' }, retries = -1 }\n"                                   \
     "return { options = OPTIONS, route = function(req, ctx, conf)\n"                           \
-    "  local ids = { reason = 'configured' }\n"                                                \
+    "  local ids = { reason = 'configured', retries = conf.retries >= 0 and conf.retries or nil }\n" \
     "  for i, id in ipairs(conf.chain) do ids[i] = id end\n"                                   \
     "  return sy.chain(ids)\n"                                                                 \
     "end }\n"

@@ -74,6 +74,8 @@ static sy_it_env g_env;
     "        options = { kind = \"cascade\", chain = { \"m_low\", \"m_high\", \"good\" } } }\n" \
     "route { name = \"casc_cap\", policy = \"pol.lua\", default = \"good\",\n"               \
     "        options = { kind = \"cascade\", chain = { \"m_emptyp\", \"m_pricey\" }, max_cost = 0.008 } }\n" \
+    "route { name = \"retry_dec\", policy = \"chain.lua\", default = \"good\",\n"           \
+    "        options = { chain = { \"m_500\", \"good\" }, retries = 1 } }\n"                   \
     "route { name = \"buffered\", policy = \"chain.lua\", default = \"good\", stream_buffer = true,\n" \
     "        options = { chain = { \"m_slowchunks\" } } }\n"
 
@@ -331,6 +333,10 @@ TEST(retries_back_off_and_honour_retry_after)
     CHECK(r.status == 200);
     CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_500:500, m_500:500, m_500:500, good:200");
     CHECK(sy_it_now_ms() - t0 < 1000); /* two waits of at most 20 and 40 ms */
+    sy_resp_free(&r);
+    /* a decision's own retries, on a route without any */
+    chat(&r, "retry_dec", NULL);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "m_500:500, m_500:500, good:200");
     sy_resp_free(&r);
     /* Retry-After: 1 s is waited, once */
     t0 = sy_it_now_ms();
