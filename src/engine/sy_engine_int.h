@@ -21,6 +21,45 @@ struct event_base;
 typedef struct sy_schema_cache sy_schema_cache; /* per worker: compiled schemas by text */
 struct event;
 
+/* sy_metrics.c: per-worker counters, summed by GET /metrics */
+#define SY_MET_BUCKETS 14
+#define SY_MET_REQ_SLOTS 512
+extern const double SY_MET_BOUNDS_MS[SY_MET_BUCKETS];
+typedef struct sy_hist {
+    _Atomic uint64_t b[SY_MET_BUCKETS + 1]; /* the last is +Inf */
+    _Atomic uint64_t count, sum_milli;      /* sum in thousandths of the unit */
+} sy_hist;
+typedef struct sy_model_met {
+    _Atomic uint64_t attempts[SY_OUT_N];    /* by outcome */
+    _Atomic uint64_t tokens_in, tokens_out;
+    _Atomic uint64_t cost_nusd, savings_nusd; /* nano-USD */
+    _Atomic uint64_t schema_failures;
+    sy_hist latency, ttft;                  /* ms */
+} sy_model_met;
+typedef struct sy_req_met {
+    _Atomic int used;
+    char route[64];
+    int model;                              /* live slot, -1 none */
+    int status;
+    _Atomic uint64_t n;
+} sy_req_met;
+typedef struct sy_metrics {
+    int nmodels;
+    sy_model_met *models;                   /* by live slot */
+    sy_req_met req[SY_MET_REQ_SLOTS];
+    _Atomic uint64_t req_overflow, policy_errors, hedges_fired, hedges_won, cascade_escalations;
+    _Atomic int64_t inflight;
+    sy_hist policy_eval;                    /* us */
+} sy_metrics;
+sy_metrics *sy_metrics_new(int nmodels);
+void sy_metrics_free(sy_metrics *m);
+void sy_met_latency(sy_metrics *m, int slot, double ms, int ttft);
+void sy_met_policy_eval(sy_metrics *m, double us, int failed);
+sy_model_met *sy_met_model(sy_metrics *m, int slot);
+void sy_met_request(sy_metrics *m, const char *route, int model_slot, int status);
+struct sy_engine;
+void sy_metrics_render(struct sy_engine *eng, sy_buf *out);
+
 typedef struct sy_worker {
     struct sy_engine *eng;
     int index;
@@ -36,6 +75,7 @@ typedef struct sy_worker {
     sy_hclient *hc;
     sy_policy_vm *vm;
     sy_schema_cache *schemas;    /* compiled response_format / tool schemas */
+    sy_metrics *met;             /* this worker's counters (it alone writes them) */
     sy_config *cfg;              /* the snapshot this worker serves */
     unsigned gen;                /* its generation */
     sy_provider_env penv;

@@ -82,6 +82,11 @@ typedef struct sy_call {
     const sy_model *retry_model; /* the model the retries below are of */
     int model_retries;           /* retries of retry_model so far */
     double spent_usd;            /* cascade: estimated cost of the steps started */
+    int status;                  /* the HTTP status answered (metrics), 0 before */
+    const sy_model *answered;    /* the model whose answer the client got */
+    const sy_model *reference;   /* savings are counted against this model's prices */
+    int counted;                 /* in the in-flight gauge */
+    double cost_usd;             /* of every attempt billed so far (usage x prices) */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[2 * SY_MAX_CHAIN]; /* a schema retry makes two tries of one model */
@@ -103,11 +108,13 @@ typedef struct sy_call {
 } sy_call;
 
 static void slot_ended(sy_slot *s, int ok, int cancelled);
+static void count_request(sy_call *c);
 static void slot_cancel(sy_slot *s);
 
 static void call_free(sy_call *c)
 {
     if (!c) return;
+    count_request(c);
     for (int i = 0; i < 2; i++) {
         slot_cancel(&c->slot[i]);
         if (c->slot[i].timer) event_free(c->slot[i].timer);
@@ -129,13 +136,56 @@ static void call_free(sy_call *c)
 
 static void start_next(sy_call *c);
 
+/* The metrics slot of a model (its live stats' index), -1 without. */
+static int mslot(const sy_call *c, const sy_model *m)
+{
+    return m && m->live ? (int)(m->live - c->w->eng->live) : -1;
+}
+
+/* The request is over: one count by route, answering model and status. */
+static void count_request(sy_call *c)
+{
+    sy_metrics *mt = c->w->met;
+    if (!mt) return;
+    if (c->status) sy_met_request(mt, c->route ? c->route->name : "direct", mslot(c, c->answered), c->status);
+    if (c->counted) atomic_fetch_sub_explicit(&mt->inflight, 1, memory_order_relaxed);
+}
+
+/* Tokens, cost and savings from an answer's usage (prompt_tokens, completion_tokens). */
+static void account_usage(sy_call *c, const sy_model *m, double in, double out)
+{
+    sy_model_met *mm = sy_met_model(c->w->met, mslot(c, m));
+    if (!mm || (in <= 0 && out <= 0)) return;
+    double cost = (in * m->price_in + out * m->price_out) / 1000.0;
+    c->cost_usd += cost;
+    const sy_model *ref = c->reference ? c->reference : m;
+    double ref_cost = (in * ref->price_in + out * ref->price_out) / 1000.0;
+    atomic_fetch_add_explicit(&mm->tokens_in, (uint64_t)in, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mm->tokens_out, (uint64_t)out, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mm->cost_nusd, (uint64_t)(cost * 1e9 + 0.5), memory_order_relaxed);
+    if (ref_cost > cost)
+        atomic_fetch_add_explicit(&mm->savings_nusd, (uint64_t)((ref_cost - cost) * 1e9 + 0.5),
+                                  memory_order_relaxed);
+}
+
+static void account_usage_json(sy_call *c, const sy_model *m, const cJSON *usage)
+{
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
+    account_usage(c, m, cJSON_IsNumber(pt) ? pt->valuedouble : 0,
+                  cJSON_IsNumber(ct) ? ct->valuedouble : 0);
+}
+
 /* The routing headers every answer carries, success or not. */
 static void add_routing_headers(sy_call *c, const sy_model *answered)
 {
     char v[512];
     sy_http_req *req = c->req;
     sy_http_add_header(req, "x-request-id", c->request_id);
-    if (answered) sy_http_add_header(req, "x-switchyard-model", answered->id);
+    if (answered) {
+        sy_http_add_header(req, "x-switchyard-model", answered->id);
+        c->answered = answered;
+    }
     if (c->route) {
         char reason[300];
         header_safe(reason, sizeof reason, c->dec.reason);
@@ -146,6 +196,10 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
         sy_http_add_header(req, "x-switchyard-route", "direct");
     }
     if (c->skipped) sy_http_add_header(req, "x-switchyard-skipped", c->skipped);
+    if (c->cost_usd > 0) {
+        snprintf(v, sizeof v, "%.8f", c->cost_usd);
+        sy_http_add_header(req, "x-switchyard-cost-usd", v);
+    }
     if (c->truncation[0]) sy_http_add_header(req, "x-switchyard-truncation", c->truncation);
     if (c->schema_hdr[0]) sy_http_add_header(req, "x-switchyard-schema", c->schema_hdr);
     if (c->ntries) {
@@ -167,7 +221,12 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
 
 static void record_try(sy_call *c, const sy_model *m, int outcome, int status, const char *msg)
 {
-    if (c->ntries >= SY_MAX_CHAIN) return;
+    sy_model_met *mm = sy_met_model(c->w->met, mslot(c, m));
+    if (mm && outcome >= 0 && outcome < SY_OUT_N)
+        atomic_fetch_add_explicit(&mm->attempts[outcome], 1, memory_order_relaxed);
+    if (mm && outcome == SY_OUT_SCHEMA)
+        atomic_fetch_add_explicit(&mm->schema_failures, 1, memory_order_relaxed);
+    if (c->ntries >= (int)(sizeof c->tries / sizeof c->tries[0])) return;
     try_rec *t = &c->tries[c->ntries++];
     t->model = m;
     t->outcome = outcome;
@@ -190,7 +249,11 @@ static void slot_ended(sy_slot *s, int ok, int cancelled)
     atomic_fetch_add(&m->live->attempts, 1);
     if (!ok) atomic_fetch_add(&m->live->failures, 1);
     sy_live_ewma(&m->live->ewma_error, ok ? 0.0 : 1.0);
-    if (ok) sy_live_ewma(&m->live->ewma_latency_ms, (double)(sy_now_ns() - s->t0) / 1e6);
+    if (ok) {
+        double ms = (double)(sy_now_ns() - s->t0) / 1e6;
+        sy_live_ewma(&m->live->ewma_latency_ms, ms);
+        sy_met_latency(s->call->w->met, mslot(s->call, m), ms, 0);
+    }
 }
 
 /* Stops a running attempt that is nobody's fault (client gone, hedge lost, deadline of the
@@ -218,6 +281,8 @@ static void cancel_loser(sy_slot *s)
     sy_slot *o = other_running(s);
     if (!o) return;
     const sy_model *m = o->att.model;
+    if (s == &s->call->slot[1])
+        atomic_fetch_add_explicit(&s->call->w->met->hedges_won, 1, memory_order_relaxed);
     slot_cancel(o);
     record_try(s->call, m, SY_OUT_HEDGE_LOST, 0, "lost the hedge race");
 }
@@ -288,6 +353,7 @@ static void respond_all_failed(sy_call *c)
         snprintf(ra, sizeof ra, "%d", (last_retry_after + 999) / 1000);
         sy_http_add_header(c->req, "retry-after", ra);
     }
+    c->status = status;
     sy_http_respond(c->req, status, "application/json", body.data, body.len);
     sy_log(SY_LOG_WARN, "gateway", "request %s: %s", c->request_id, msg.data);
     sy_buf_free(&msg);
@@ -333,6 +399,7 @@ static void commit_stream(sy_call *c, const sy_model *m)
 {
     add_routing_headers(c, m);
     sy_http_add_header(c->req, "cache-control", "no-cache");
+    c->status = 200;
     sy_http_stream_start(c->req, 200, "text/event-stream");
     c->committed = 1;
 }
@@ -367,10 +434,14 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
     const sy_model *m = a->model;
     if (!s->got_first) {
         s->got_first = 1;
-        if (m->live) sy_live_ewma(&m->live->ewma_ttft_ms, (double)(sy_now_ns() - s->t0) / 1e6);
+        double ms = (double)(sy_now_ns() - s->t0) / 1e6;
+        if (m->live) sy_live_ewma(&m->live->ewma_ttft_ms, ms);
+        sy_met_latency(c->w->met, mslot(c, m), ms, 1);
     }
     if (s->timer) evtimer_del(s->timer);
     arm_slot_timer(s, m->provider->idle_timeout_ms);
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    if (cJSON_IsObject(usage)) account_usage_json(c, m, usage); /* billed, sent or not */
     /* Held until the whole answer checks: from the first chunk when the response format is
      * enforced, for a cascade (its acceptance checks) or when the route buffers streams; with
      * only tool schemas to check, from the first tool-call delta (a plain text answer to a
@@ -503,6 +574,7 @@ static void respond_answer(sy_call *c, const sy_model *m, const sy_answer *ans)
         sy_buf_append(b, ans->json + at, ans->len - at);
     }
     add_routing_headers(c, m);
+    c->status = 200;
     sy_http_respond(c->req, 200, "application/json", b->data, b->len);
 }
 
@@ -568,6 +640,20 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         call_free(c);
         return;
     }
+    {
+        /* billed whatever happens to the answer next */
+        sy_json_top top;
+        sy_json_member mem[24], u, pt, ct;
+        if (sy_json_scan(ans->json, ans->len, mem, 24, &top, NULL) == 0 && top.type == 'o' &&
+            sy_json_get(ans->json, top.start, top.end - top.start, "usage", &u) && u.type == 'o') {
+            double in = sy_json_get(ans->json, u.val_off, u.val_len, "prompt_tokens", &pt) && pt.type == 'n'
+                            ? sy_json_number(ans->json, pt.val_off, pt.val_len) : 0;
+            double out = sy_json_get(ans->json, u.val_off, u.val_len, "completion_tokens", &ct) &&
+                                 ct.type == 'n'
+                             ? sy_json_number(ans->json, ct.val_off, ct.val_len) : 0;
+            account_usage(c, a->model, in, out);
+        }
+    }
     if (c->enf.active || c->dec.kind == SY_DEC_CASCADE) {
         cJSON *root = cJSON_ParseWithLength(ans->json, ans->len);
         cJSON *msg = jpath(root, "choices", 0, "message");
@@ -602,6 +688,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
             cJSON_Delete(root);
             free(ans->json);
             add_routing_headers(c, a->model);
+            c->status = out ? 200 : 500;
             if (out)
                 sy_http_respond(c->req, 200, "application/json", out, strlen(out));
             else
@@ -652,6 +739,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
         size_t blen = body ? strlen(body) : 0;
         sy_json_top top;
         sy_json_member err;
+        c->status = status;
         if (body && sy_json_scan(body, blen, NULL, 0, &top, NULL) == 0 && top.type == 'o' &&
             sy_json_get(body, top.start, top.end - top.start, "error", &err))
             sy_http_respond(c->req, status, "application/json", body, blen);
@@ -761,6 +849,7 @@ static int accepted(sy_call *c, sy_slot *s, const cJSON *msg, const char *finish
 static void not_accepted(sy_call *c, sy_slot *s, const sy_check *chk)
 {
     record_try(c, s->att.model, SY_OUT_REJECTED, 200, chk->error);
+    atomic_fetch_add_explicit(&c->w->met->cascade_escalations, 1, memory_order_relaxed);
     s->held = (cJSON_Delete(s->held), NULL);
     if (other_running(s)) return;
     start_next(c);
@@ -921,6 +1010,7 @@ static void on_hedge(evutil_socket_t fd, short what, void *arg)
     /* the first attempt answered (or is answering) in time, or the race is on already */
     if (c->hedged || c->committed || !first->running || first->got_first) return;
     c->hedged = 1;
+    atomic_fetch_add_explicit(&c->w->met->hedges_fired, 1, memory_order_relaxed);
     sy_log(SY_LOG_DEBUG, "gateway", "request %s: hedging %s", c->request_id, first->att.model->id);
     start_in(c, 1);
 }
@@ -999,6 +1089,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     }
     add_routing_headers(c, NULL);
+    c->status = 504;
     respond_error(c->req, 504, msg, NULL, "deadline_exceeded");
     call_free(c);
 }
@@ -1056,6 +1147,7 @@ static int decide(sy_call *c, const char *name)
     if (!c->route) {
         char msg[300];
         snprintf(msg, sizeof msg, "The model '%.200s' does not exist (see GET /v1/models)", name);
+        c->status = 404;
         respond_error(c->req, 404, msg, "model", "model_not_found");
         return -1;
     }
@@ -1064,6 +1156,7 @@ static int decide(sy_call *c, const char *name)
     sy_request_view view = {&c->chat, name, pairs,
                             collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
     sy_policy_route(w->vm, c->route, &view, &c->dec);
+    sy_met_policy_eval(w->met, c->dec.eval_us, c->dec.policy_failed);
     snprintf(c->policy_id, sizeof c->policy_id, "%s", sy_policy_id(w->vm, c->route));
     return 0;
 }
@@ -1158,6 +1251,7 @@ static void respond_too_long(sy_call *c, const sy_fit *f, const char *why)
         sy_buf_puts(&b, "}}");
     }
     add_routing_headers(c, NULL);
+    c->status = 400;
     sy_http_respond(c->req, 400, "application/json", b.data, b.len);
     sy_buf_free(&b);
 }
@@ -1213,6 +1307,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
         long v = strtol(tmo, &end, 10);
         if (end == tmo || *end || v < 1 || v > 86400000) {
             add_routing_headers(c, NULL);
+            c->status = 400;
             respond_error(req, 400, "x-switchyard-timeout-ms must be a whole number of milliseconds "
                                     "from 1 to 86400000",
                           "x-switchyard-timeout-ms", "invalid_header");
@@ -1221,11 +1316,23 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
         }
         c->client_deadline_ms = (int)v;
     }
+    atomic_fetch_add_explicit(&w->met->inflight, 1, memory_order_relaxed);
+    c->counted = 1;
+    /* savings are counted against the route's reference model: configured, else the most
+     * expensive model of the decision */
+    c->reference = c->route ? c->route->reference : NULL;
+    if (!c->reference) c->reference = c->dec.models[0];
+    for (int i = 1; c->route && !c->route->reference && i < c->dec.n; i++) {
+        const sy_model *m = c->dec.models[i];
+        if (m->price_in + m->price_out > c->reference->price_in + c->reference->price_out)
+            c->reference = m;
+    }
     if (fit_context(c) != 0) return;
     c->last_retry_after_ms = -1;
     char err[600], param[80] = "";
     if (sy_enforce_prepare(&c->enf, &c->chat, w->schemas, err, sizeof err, param, sizeof param) != 0) {
         add_routing_headers(c, NULL);
+        c->status = 400;
         respond_error(req, 400, err, param[0] ? param : NULL, "invalid_schema");
         call_free(c);
         return;
@@ -1426,6 +1533,15 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
     } else if (strcmp(path, "/admin/models") == 0 && w->cfg->admin_token) {
         if (get) {
             admin_models(w, req);
+            return;
+        }
+    } else if (strcmp(path, "/metrics") == 0) {
+        if (get) {
+            sy_buf b;
+            sy_buf_init(&b);
+            sy_metrics_render(w->eng, &b);
+            sy_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+            sy_buf_free(&b);
             return;
         }
     } else if (strcmp(path, "/healthz") == 0) {

@@ -211,6 +211,7 @@ static void worker_cleanup(sy_worker *w)
     sy_hclient_free(w->hc);
     sy_policy_vm_free(w->vm);
     sy_schema_cache_free(w->schemas);
+    /* w->met stays until the engine is freed: GET /metrics of another worker may read it */
     if (w->wake_ev) event_free(w->wake_ev);
     if (w->grace_ev) event_free(w->grace_ev);
     if (w->base) event_base_free(w->base);
@@ -243,6 +244,7 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
     if (sy_upstream_new(&w->up, w->base) != SY_OK) return SY_ENOMEM;
     if (sy_hclient_new(&w->hc, w->base) != SY_OK) return SY_ENOMEM;
     if (!(w->schemas = sy_schema_cache_new())) return SY_ENOMEM;
+    if (!w->met && !(w->met = sy_metrics_new(eng->cap_live))) return SY_ENOMEM;
     int rc = sy_policy_vm_new(&w->vm, w->cfg, &eng->err);
     if (rc != SY_OK) return rc;
     w->penv.base = w->base;
@@ -299,6 +301,7 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
         worker_cleanup(&eng->workers[i]);
     }
     atomic_store(&eng->serving, 0);
+    for (int i = 0; i < nworkers; i++) sy_metrics_free(eng->workers[i].met);
     free(eng->workers);
     eng->workers = NULL;
     eng->nworkers = 0;

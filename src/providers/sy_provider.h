@@ -33,6 +33,7 @@ enum {
     SY_OUT_BREAKER,   /* not attempted: the model's circuit breaker is open (engine only) */
     SY_OUT_HEDGE_LOST, /* cancelled: the other attempt of a hedge answered first (engine only) */
     SY_OUT_REJECTED,  /* a cascade step's answer failed its acceptance checks (engine only) */
+    SY_OUT_N
 };
 
 typedef struct sy_attempt sy_attempt;

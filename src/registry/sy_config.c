@@ -638,7 +638,7 @@ static void load_route(loader *ld, decl *d, sy_route *r)
     static const char *const known[] = {"name",     "policy",   "default",
                                         "budget_ms", "options", "truncate",
                                         "on_schema_failure", "stream_buffer", "retries",
-                                        "backoff", NULL};
+                                        "backoff", "reference", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -713,6 +713,15 @@ static void load_route(loader *ld, decl *d, sy_route *r)
         }
     }
     free(osf);
+    char *refname = NULL;
+    if (read_string(ld, d, "reference", &refname) == 1) {
+        r->reference = (sy_model *)sy_config_model(cfg, refname);
+        if (!r->reference) {
+            keyname(k, sizeof k, d, "reference");
+            problem(ld, NULL, d->line, k, "unknown model \"%s\"", refname);
+        }
+    }
+    free(refname);
     r->backoff_base_ms = 100;
     r->backoff_max_ms = 5000;
     read_int32(ld, d, "retries", 0, 10, &r->retries);

@@ -130,6 +130,7 @@ typedef struct sy_route {
     int truncate;            /* SY_TRUNC_*: what to do when no candidate's context fits */
     int on_schema_failure;   /* SY_SCHEMA_* */
     int stream_buffer;       /* hold streams until the answer is accepted, then send */
+    sy_model *reference;     /* savings are counted against it; NULL: the decision's priciest */
     int retries;             /* retries of a model after a retryable failure, before the next */
     int backoff_base_ms, backoff_max_ms; /* exponential backoff with full jitter */
     const char *file;
