@@ -76,6 +76,8 @@ typedef struct sy_worker {
     sy_policy_vm *vm;
     sy_schema_cache *schemas;    /* compiled response_format / tool schemas */
     sy_metrics *met;             /* this worker's counters (it alone writes them) */
+    pthread_mutex_t log_lock;    /* logbuf, shared with the request-log writer only */
+    sy_buf logbuf;               /* routing-result lines not written yet */
     sy_config *cfg;              /* the snapshot this worker serves */
     unsigned gen;                /* its generation */
     sy_provider_env penv;
@@ -86,6 +88,13 @@ typedef struct sy_worker {
     int draining;
     int start_rc;
 } sy_worker;
+
+typedef struct sy_reqlog sy_reqlog;
+/* sy_reqlog.c: the routing-result log */
+sy_reqlog *sy_reqlog_start(struct sy_engine *eng, const char *dest, sy_buf *err);
+void sy_reqlog_stop(sy_reqlog *rl);
+/* 0, or -1 when the line was dropped (the writer is behind by 8 MiB) */
+int sy_reqlog_append(sy_worker *w, const char *line, size_t len);
 
 struct sy_engine {
     sy_config *cfg;              /* the current snapshot (snap_lock; workers copy a ref) */
@@ -102,6 +111,8 @@ struct sy_engine {
     int nworkers;
     int stop_fd[2];              /* sy_engine_stop ('x') / sy_engine_reload_async ('r') → serve */
     atomic_int serving;
+    sy_reqlog *reqlog;           /* NULL when server.request_log is not set */
+    atomic_ullong reqlog_dropped;
 };
 
 /* sy_worker.c */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -47,6 +48,8 @@ typedef struct try_rec {
     int outcome;
     int status;
     char message[320];
+    double ms;                   /* how long the attempt ran, -1 when it never started */
+    double tokens_in, tokens_out, cost_usd; /* its usage, when it was billed */
 } try_rec;
 
 struct sy_call;
@@ -87,6 +90,10 @@ typedef struct sy_call {
     const sy_model *reference;   /* savings are counted against this model's prices */
     int counted;                 /* in the in-flight gauge */
     double cost_usd;             /* of every attempt billed so far (usage x prices) */
+    double savings_usd;
+    uint64_t t0_ns;              /* when the request arrived */
+    /* what the next record_try takes for its attempt (set when the attempt ends) */
+    double pend_ms, pend_in, pend_out, pend_cost;
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[2 * SY_MAX_CHAIN]; /* a schema retry makes two tries of one model */
@@ -143,8 +150,77 @@ static int mslot(const sy_call *c, const sy_model *m)
 }
 
 /* The request is over: one count by route, answering model and status. */
+/* The routing result of the request as one JSON line (no prompt or answer text, no upstream
+ * error text: an upstream may quote the request in it). */
+static void log_result(sy_call *c)
+{
+    sy_buf b;
+    sy_buf_init(&b);
+    char when[40];
+    int64_t now = sy_wall_ms();
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof when - n, ".%03dZ", (int)(now % 1000));
+    sy_buf_puts(&b, "{\"request_id\":");
+    sy_buf_json_str(&b, c->request_id);
+    sy_buf_printf(&b, ",\"time\":\"%s\",\"route\":", when);
+    if (c->route) sy_buf_json_str(&b, c->route->name); else sy_buf_puts(&b, "null");
+    sy_buf_puts(&b, ",\"policy\":");
+    if (c->route && c->policy_id[0]) sy_buf_json_str(&b, c->policy_id); else sy_buf_puts(&b, "null");
+    static const char *const kinds[] = {"none", "pick", "chain", "cascade", "hedge"};
+    sy_buf_printf(&b, ",\"decision\":{\"kind\":\"%s\",\"reason\":",
+                  c->dec.kind >= 0 && c->dec.kind <= 4 ? kinds[c->dec.kind] : "?");
+    sy_buf_json_str(&b, c->dec.reason);
+    sy_buf_puts(&b, ",\"chain\":[");
+    for (int i = 0; i < c->dec.n; i++) {
+        if (i) sy_buf_puts(&b, ",");
+        sy_buf_json_str(&b, c->dec.models[i]->id);
+    }
+    sy_buf_puts(&b, "]},\"attempts\":[");
+    for (int i = 0; i < c->ntries; i++) {
+        const try_rec *t = &c->tries[i];
+        sy_buf_puts(&b, i ? ",{\"model\":" : "{\"model\":");
+        sy_buf_json_str(&b, t->model->id);
+        sy_buf_printf(&b, ",\"outcome\":\"%s\",\"status\":", sy_outcome_name(t->outcome));
+        if (t->status) sy_buf_printf(&b, "%d", t->status); else sy_buf_puts(&b, "null");
+        if (t->ms >= 0) sy_buf_printf(&b, ",\"latency_ms\":%.3f", t->ms);
+        if (t->tokens_in || t->tokens_out)
+            sy_buf_printf(&b, ",\"tokens_in\":%.0f,\"tokens_out\":%.0f,\"cost_usd\":%.9f", t->tokens_in,
+                          t->tokens_out, t->cost_usd);
+        if (t->outcome != SY_OUT_OK && t->outcome != SY_OUT_HTTP) {
+            sy_buf_puts(&b, ",\"error\":");
+            sy_buf_json_str(&b, t->message);
+        }
+        sy_buf_puts(&b, "}");
+    }
+    sy_buf_puts(&b, "],\"model\":");
+    if (c->answered) sy_buf_json_str(&b, c->answered->id); else sy_buf_puts(&b, "null");
+    sy_buf_printf(&b, ",\"status\":%d,\"stream\":%s,\"latency_ms\":%.3f,\"cost_usd\":%.9f,"
+                      "\"savings_usd\":%.9f",
+                  c->status, c->stream ? "true" : "false", (double)(sy_now_ns() - c->t0_ns) / 1e6,
+                  c->cost_usd, c->savings_usd);
+    if (c->schema_hdr[0]) {
+        sy_buf_puts(&b, ",\"schema\":");
+        sy_buf_json_str(&b, strncmp(c->schema_hdr, "invalid", 7) == 0 ? "invalid" : c->schema_hdr);
+    }
+    if (c->truncation[0]) {
+        sy_buf_puts(&b, ",\"truncation\":");
+        sy_buf_json_str(&b, c->truncation);
+    }
+    if (c->skipped) {
+        sy_buf_puts(&b, ",\"skipped\":");
+        sy_buf_json_str(&b, c->skipped);
+    }
+    sy_buf_puts(&b, "}\n");
+    if (sy_reqlog_append(c->w, b.data, b.len) != 0) atomic_fetch_add(&c->w->eng->reqlog_dropped, 1);
+    sy_buf_free(&b);
+}
+
 static void count_request(sy_call *c)
 {
+    if (c->status && c->w->eng->reqlog) log_result(c);
     sy_metrics *mt = c->w->met;
     if (!mt) return;
     if (c->status) sy_met_request(mt, c->route ? c->route->name : "direct", mslot(c, c->answered), c->status);
@@ -158,8 +234,20 @@ static void account_usage(sy_call *c, const sy_model *m, double in, double out)
     if (!mm || (in <= 0 && out <= 0)) return;
     double cost = (in * m->price_in + out * m->price_out) / 1000.0;
     c->cost_usd += cost;
+    if (c->committed && c->ntries && c->tries[c->ntries - 1].model == m) {
+        /* a stream's usage comes after its try was recorded (at its first chunk) */
+        try_rec *t = &c->tries[c->ntries - 1];
+        t->tokens_in += in;
+        t->tokens_out += out;
+        t->cost_usd += cost;
+    } else {
+        c->pend_in = in;
+        c->pend_out = out;
+        c->pend_cost = cost;
+    }
     const sy_model *ref = c->reference ? c->reference : m;
     double ref_cost = (in * ref->price_in + out * ref->price_out) / 1000.0;
+    if (ref_cost > cost) c->savings_usd += ref_cost - cost;
     atomic_fetch_add_explicit(&mm->tokens_in, (uint64_t)in, memory_order_relaxed);
     atomic_fetch_add_explicit(&mm->tokens_out, (uint64_t)out, memory_order_relaxed);
     atomic_fetch_add_explicit(&mm->cost_nusd, (uint64_t)(cost * 1e9 + 0.5), memory_order_relaxed);
@@ -226,8 +314,15 @@ static void record_try(sy_call *c, const sy_model *m, int outcome, int status, c
         atomic_fetch_add_explicit(&mm->attempts[outcome], 1, memory_order_relaxed);
     if (mm && outcome == SY_OUT_SCHEMA)
         atomic_fetch_add_explicit(&mm->schema_failures, 1, memory_order_relaxed);
+    double ms = c->pend_ms, tin = c->pend_in, tout = c->pend_out, tcost = c->pend_cost;
+    c->pend_ms = -1;
+    c->pend_in = c->pend_out = c->pend_cost = 0;
     if (c->ntries >= (int)(sizeof c->tries / sizeof c->tries[0])) return;
     try_rec *t = &c->tries[c->ntries++];
+    t->ms = ms;
+    t->tokens_in = tin;
+    t->tokens_out = tout;
+    t->cost_usd = tcost;
     t->model = m;
     t->outcome = outcome;
     t->status = status;
@@ -241,6 +336,7 @@ static void slot_ended(sy_slot *s, int ok, int cancelled)
     const sy_model *m = s->att.model;
     s->running = 0;
     if (s->timer) evtimer_del(s->timer);
+    s->call->pend_ms = (double)(sy_now_ns() - s->t0) / 1e6;
     if (!m || !m->live) return;
     sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), !ok, cancelled, s->probe);
     s->probe = 0;
@@ -281,10 +377,17 @@ static void cancel_loser(sy_slot *s)
     sy_slot *o = other_running(s);
     if (!o) return;
     const sy_model *m = o->att.model;
-    if (s == &s->call->slot[1])
-        atomic_fetch_add_explicit(&s->call->w->met->hedges_won, 1, memory_order_relaxed);
+    sy_call *c = s->call;
+    if (s == &c->slot[1]) atomic_fetch_add_explicit(&c->w->met->hedges_won, 1, memory_order_relaxed);
+    /* the winner's figures wait while the loser's try is recorded */
+    double ms = c->pend_ms, in = c->pend_in, out = c->pend_out, cost = c->pend_cost;
+    c->pend_in = c->pend_out = c->pend_cost = 0;
     slot_cancel(o);
-    record_try(s->call, m, SY_OUT_HEDGE_LOST, 0, "lost the hedge race");
+    record_try(c, m, SY_OUT_HEDGE_LOST, 0, "lost the hedge race");
+    c->pend_ms = ms;
+    c->pend_in = in;
+    c->pend_out = out;
+    c->pend_cost = cost;
 }
 
 /* Whether the chain moves on after this failure. A 4xx that is the client's fault (bad
@@ -1191,6 +1294,8 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
     c->w = w;
     c->req = req;
     c->cfg = sy_config_ref(w->cfg);
+    c->t0_ns = sy_now_ns();
+    c->pend_ms = -1;
     sy_buf_init(&c->scratch);
     const char *rid = sy_http_req_header(req, "x-request-id");
     if (rid && *rid && strlen(rid) < sizeof c->request_id)

@@ -270,9 +270,16 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
     eng->workers = calloc((size_t)nworkers, sizeof *eng->workers);
     if (!eng->workers) return SY_ENOMEM;
     eng->nworkers = nworkers;
-    for (int i = 0; i < nworkers; i++) eng->workers[i].listen_fd = -1;
+    for (int i = 0; i < nworkers; i++) {
+        eng->workers[i].listen_fd = -1;
+        pthread_mutex_init(&eng->workers[i].log_lock, NULL);
+        sy_buf_init(&eng->workers[i].logbuf);
+    }
     for (int i = 0; i < nworkers && rc == SY_OK; i++)
         rc = worker_setup(eng, &eng->workers[i], i, host, port);
+    if (rc == SY_OK && eng->cfg->request_log &&
+        !(eng->reqlog = sy_reqlog_start(eng, eng->cfg->request_log, &eng->err)))
+        rc = SY_EIO;
     int nmodels = eng->cfg->nmodels, nroutes = eng->cfg->nroutes; /* before any thread runs */
     for (int i = 0; i < nworkers && rc == SY_OK; i++) {
         if (pthread_create(&eng->workers[i].thread, NULL, worker_main, &eng->workers[i]) != 0) {
@@ -301,7 +308,13 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
         worker_cleanup(&eng->workers[i]);
     }
     atomic_store(&eng->serving, 0);
-    for (int i = 0; i < nworkers; i++) sy_metrics_free(eng->workers[i].met);
+    sy_reqlog_stop(eng->reqlog); /* writes what the workers left */
+    eng->reqlog = NULL;
+    for (int i = 0; i < nworkers; i++) {
+        sy_metrics_free(eng->workers[i].met);
+        sy_buf_free(&eng->workers[i].logbuf);
+        pthread_mutex_destroy(&eng->workers[i].log_lock);
+    }
     free(eng->workers);
     eng->workers = NULL;
     eng->nworkers = 0;

@@ -312,11 +312,13 @@ static int parse_size(lua_State *L, int idx, size_t *out)
 
 /* ============================================================ declarations → structs */
 
+static char *join_path(const char *dir, const char *rel);
+
 static void load_server(loader *ld, decl *d)
 {
     static const char *const known[] = {"listen",    "workers",     "max_body",
                                         "request_timeout_ms", "log_level", "admin_token",
-                                        "admin_token_env", NULL};
+                                        "admin_token_env", "request_log", NULL};
     sy_config *cfg = ld->cfg;
     check_known_keys(ld, d, known);
     char *listen = NULL;
@@ -357,6 +359,12 @@ static void load_server(loader *ld, decl *d)
         }
     }
     free(token_env);
+    if (read_string(ld, d, "request_log", &cfg->request_log) == 1 && cfg->request_log[0] != '/' &&
+        strcmp(cfg->request_log, "stdout") != 0) {
+        char *rel = join_path(cfg->dir, cfg->request_log);
+        free(cfg->request_log);
+        cfg->request_log = rel;
+    }
     if (read_string(ld, d, "log_level", &cfg->log_level) == 1) {
         const char *v = cfg->log_level;
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
@@ -1026,6 +1034,7 @@ void sy_config_unref(sy_config *cfg)
     free(cfg->dir);
     free(cfg->listen_host);
     free(cfg->log_level);
+    free(cfg->request_log);
     if (cfg->admin_token) {
         volatile char *v = cfg->admin_token;
         while (*v) *v++ = 0;

@@ -147,6 +147,7 @@ typedef struct sy_config {
     size_t max_body;
     int request_timeout_ms;
     char *log_level;
+    char *request_log;       /* "stdout", a file path, or NULL: one JSON line per request */
     char *admin_token;       /* bearer token of the admin endpoints; NULL = they are off */
     sy_provider_cfg *providers;
     int nproviders;

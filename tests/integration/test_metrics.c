@@ -13,7 +13,7 @@ static sy_it_env g_env;
 
 /* prices in USD per 1k tokens; every answer is 5 tokens long */
 static const char *CONFIG =
-    "server { workers = 1 }\n"
+    "server { workers = 1, request_log = \"requests.jsonl\" }\n"
     "provider { id = \"sim\", kind = \"sim\", time_scale = 0 }\n"
     "provider { id = \"m\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\" }\n"
     "model { id = \"cheap\", provider = \"sim\", tokenizer = \"o200k_base\",\n"
@@ -30,7 +30,8 @@ static void chat(sy_resp *r, const char *model, int stream)
     char url[160], body[256];
     snprintf(url, sizeof url, "%s/v1/chat/completions", g_env.gw.base);
     snprintf(body, sizeof body,
-             "{\"model\":\"%s\",\"stream\":%s,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+             "{\"model\":\"%s\",\"stream\":%s,\"messages\":[{\"role\":\"user\",\"content\":"
+             "\"zebra\"}]}",
              model, stream ? "true" : "false");
     CHECK(sy_http_post(r, url, body, NULL) == 0);
 }
@@ -50,8 +51,8 @@ TEST(exact_counts_tokens_cost_and_savings)
     for (int i = 0; i < 3; i++) {
         chat(&r, "r", 0);
         CHECK(r.status == 200);
-        /* 8 x 0.001/1k + 5 x 0.002/1k */
-        CHECK_STR(sy_resp_header(&r, "x-switchyard-cost-usd"), "0.00001800");
+        /* 9 x 0.001/1k + 5 x 0.002/1k */
+        CHECK_STR(sy_resp_header(&r, "x-switchyard-cost-usd"), "0.00001900");
         sy_resp_free(&r);
     }
     chat(&r, "r", 1); /* a stream: usage comes in its last chunk */
@@ -70,14 +71,14 @@ TEST(exact_counts_tokens_cost_and_savings)
     CHECK(metric(t, "switchyard_requests_total{route=\"direct\",model=\"none\",status=\"503\"}") == 1);
     CHECK(metric(t, "switchyard_attempts_total{model=\"cheap\",outcome=\"ok\"}") == 4);
     CHECK(metric(t, "switchyard_attempts_total{model=\"broken\",outcome=\"http\"}") == 1);
-    /* "hi" as a user message: 3 + 1 (role) + 1 (content) + 3 (priming) = 8 o200k tokens */
-    CHECK(metric(t, "switchyard_tokens_in_total{model=\"cheap\"}") == 32);
+    /* "zebra" as a user message: 3 + 1 (role) + 2 (content) + 3 (priming) = 9 o200k tokens */
+    CHECK(metric(t, "switchyard_tokens_in_total{model=\"cheap\"}") == 36);
     CHECK(metric(t, "switchyard_tokens_out_total{model=\"cheap\"}") == 20);
-    /* 32 x 0.001/1k + 20 x 0.002/1k; on pricey (the reference) 10x that */
+    /* 36 x 0.001/1k + 20 x 0.002/1k; on pricey (the reference) 10x that */
     double cost = metric(t, "switchyard_cost_usd_total{model=\"cheap\"}");
     double saved = metric(t, "switchyard_savings_usd_total{model=\"cheap\"}");
-    CHECK(cost > 0.0000719 && cost < 0.0000721);
-    CHECK(saved > 0.0006479 && saved < 0.0006481);
+    CHECK(cost > 0.0000759 && cost < 0.0000761);
+    CHECK(saved > 0.0006839 && saved < 0.0006841);
     CHECK(metric(t, "switchyard_tokens_in_total{model=\"pricey\"}") == 0);
     CHECK(metric(t, "switchyard_upstream_latency_seconds_count{model=\"cheap\"}") == 4);
     CHECK(metric(t, "switchyard_upstream_ttft_seconds_count{model=\"cheap\"}") == 1);
@@ -89,8 +90,46 @@ TEST(exact_counts_tokens_cost_and_savings)
     CHECK(metric(t, "switchyard_reloads_total") == 0);
     CHECK_CONTAINS(t, "# TYPE switchyard_upstream_latency_seconds histogram");
     /* no prompt text anywhere */
-    CHECK(strstr(t, "\"hi\"") == NULL);
+    CHECK(strstr(t, "zebra") == NULL);
     sy_resp_free(&r);
+}
+
+/* After the gateway stopped (and flushed): one JSON line per request in the routing log. */
+static void check_request_log(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/requests.jsonl", g_env.dir);
+    char *log = sy_it_read_file(path, NULL);
+    CHECK(log != NULL);
+    if (!log) return;
+    CHECK(strstr(log, "zebra") == NULL); /* no prompt content by default */
+    int lines = 0, cheap = 0;
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        CHECK(j != NULL);
+        lines++;
+        const char *route = sy_json_str(j, "route");
+        if (route && strcmp(route, "r") == 0) {
+            cheap++;
+            CHECK_STR(sy_json_str(j, "model"), "cheap");
+            CHECK_STR(sy_json_str(j, "decision.kind"), "chain");
+            CHECK_STR(sy_json_str(j, "decision.chain.1"), "pricey");
+            CHECK_STR(sy_json_str(j, "attempts.0.outcome"), "ok");
+            CHECK(sy_json_num(j, "attempts.0.tokens_in", 0) == 9);
+            CHECK(sy_json_num(j, "attempts.0.tokens_out", 0) == 5);
+            CHECK(sy_json_num(j, "status", 0) == 200);
+            CHECK(sy_json_num(j, "cost_usd", 0) > 0.0000189 && sy_json_num(j, "cost_usd", 0) < 0.0000191);
+            CHECK(sy_json_num(j, "savings_usd", 0) > 0.000170 && sy_json_num(j, "savings_usd", 0) < 0.000172);
+            CHECK(sy_json_str(j, "request_id") != NULL);
+            CHECK(sy_json_str(j, "policy") != NULL);
+        } else {
+            CHECK_STR(sy_json_str(j, "attempts.0.outcome"), "http");
+            CHECK(sy_json_num(j, "status", 0) == 503);
+        }
+        cJSON_Delete(j);
+    }
+    CHECK(lines == 5 && cheap == 4);
+    free(log);
 }
 
 int main(int argc, char **argv)
@@ -99,6 +138,8 @@ int main(int argc, char **argv)
     const char *const files[] = {"chain.lua", SY_IT_CHAIN_POLICY, NULL};
     if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG, files) != 0) return 1;
     RUN_SEL(exact_counts_tokens_cost_and_savings);
+    sy_gw_stop(&g_env.gw); /* the log is flushed on the way out */
+    check_request_log();
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
     curl_global_cleanup();
     return sy_test_summary();
