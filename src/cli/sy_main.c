@@ -1,4 +1,5 @@
-/* sy_main.c — the `switchyard` command: serve, check, route, tokens, validate, version. Uses
+/* sy_main.c — the `switchyard` command: serve, check, route, tokens, validate, report,
+ * version. Uses
  * switchyard.h only (and the one prototype of sy_schema_cli); signal handling lives here, not
  * in the library. */
 #include <errno.h>
@@ -31,6 +32,7 @@ static void usage(FILE *f)
             "                        count the tokens of a text (E: o200k_base (default),\n"
             "                        cl100k_base; --chat: a chat request, as OpenAI bills it;\n"
             "                        --ids: print the token ids)\n"
+            "  report LOG.jsonl      summarise a routing-result log (server.request_log) per model\n"
             "  version               print the version\n");
 }
 
@@ -270,6 +272,16 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "route") == 0) return cmd_route(argc, argv);
     if (strcmp(cmd, "validate") == 0) return sy_schema_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "tokens") == 0) return cmd_tokens(argc, argv);
+    if (strcmp(cmd, "report") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "switchyard: report needs one routing-result log (LOG.jsonl)\n");
+            return 2;
+        }
+        char err[600];
+        int rc = sy_report(argv[2], stdout, err, sizeof err);
+        if (rc != SY_OK) fprintf(stderr, "switchyard: report: %s\n", err);
+        return rc == SY_OK ? 0 : rc == SY_EIO ? 2 : 1;
+    }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("switchyard %s\n", sy_version());
         return 0;

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -90,6 +91,12 @@ int sy_tokens_encode_text(const char *encoding, const char *text, size_t len, ui
  * be "estimate" (for models whose tokenizer is unknown). */
 int sy_tokens_count_chat(const char *encoding, const char *json, size_t len, long *count,
                          char *err, size_t errlen);
+
+/* ---- reports --------------------------------------------------------------------------
+ * Summarises a routing-result log (server.request_log) per model into out: share of requests
+ * and tokens, cost and cost per 1k tokens, savings, p50/p95 latency, error and fallback rates.
+ * SY_EIO (unreadable) or SY_EINVAL (no routing-result lines) with a message in err. */
+int sy_report(const char *log_path, FILE *out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -130,6 +130,45 @@ static void check_request_log(void)
     }
     CHECK(lines == 5 && cheap == 4);
     free(log);
+
+    /* switchyard report on it */
+    char out[4096] = "", errp[700];
+    snprintf(errp, sizeof errp, "%s/report.err", g_env.dir);
+    char *argv[] = {(char *)g_bin, "report", path, NULL};
+    sy_proc p = {0};
+    CHECK(sy_proc_spawn(&p, argv, NULL, 1, errp) == 0);
+    size_t used = 0;
+    int n;
+    while (used + 1 < sizeof out && (n = sy_proc_read_line(&p, out + used, sizeof out - used - 1, 5000)) >= 0) {
+        used += (size_t)n;
+        out[used++] = '\n';
+        out[used] = '\0';
+    }
+    CHECK(sy_proc_stop(&p, 2000) == 0);
+    CHECK_CONTAINS(out, "model");
+    CHECK_CONTAINS(out, "cheap");
+    CHECK_CONTAINS(out, "  80.0%"); /* 4 of 5 requests */
+    CHECK_CONTAINS(out, "routing saved 90.0% of what the reference models would have cost");
+    /* errors: a missing file (2), a file with no routing-result lines (1) */
+    char *miss[] = {(char *)g_bin, "report", "/nonexistent.jsonl", NULL};
+    sy_proc q = {0};
+    CHECK(sy_proc_spawn(&q, miss, NULL, 0, errp) == 0);
+    sy_proc_wait(&q, 5000);
+    CHECK(sy_proc_stop(&q, 1000) == 2);
+    char *e = sy_it_read_file(errp, NULL);
+    CHECK_CONTAINS(e, "cannot read /nonexistent.jsonl");
+    free(e);
+    char junk[700];
+    sy_it_write_file(g_env.dir, "junk.jsonl", "not json\n", junk, sizeof junk);
+    char *bad[] = {(char *)g_bin, "report", junk, NULL};
+    sy_proc z = {0};
+    CHECK(sy_proc_spawn(&z, bad, NULL, 0, errp) == 0);
+    sy_proc_wait(&z, 5000);
+    CHECK(sy_proc_stop(&z, 1000) == 1);
+    e = sy_it_read_file(errp, NULL);
+    CHECK_CONTAINS(e, "junk.jsonl:1: not a routing-result line");
+    CHECK_CONTAINS(e, "has no routing-result lines");
+    free(e);
 }
 
 int main(int argc, char **argv)
