@@ -90,6 +90,12 @@ int sy_chat_parse(sy_chat *c, const char *text, size_t len, sy_chat_error *err)
         return -1;
     }
     c->streaming = c->stream.type == 't';
+    sy_json_member so, iu;
+    if (c->streaming && sy_json_get(text, info.start, info.end - info.start, "stream_options", &so)) {
+        c->has_stream_options = 1;
+        c->client_usage = so.type == 'o' && sy_json_get(text, so.val_off, so.val_len, "include_usage", &iu) &&
+                          iu.type == 't';
+    }
     sy_buf name;
     sy_buf_init(&name);
     if (sy_json_string(text, c->model.val_off, c->model.val_len, &name) != SY_OK) {

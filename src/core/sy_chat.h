@@ -14,6 +14,8 @@ typedef struct sy_chat {
         response_format, tools, tool_choice, user; /* type 0 when absent */
     char *model_name;          /* decoded "model" (owned) */
     int streaming;             /* "stream": true */
+    int has_stream_options;    /* a "stream_options" member is present */
+    int client_usage;          /* "stream_options": {"include_usage": true} */
     int nmessages;
     long ntok[3];              /* prompt tokens per tokenizer (sy_tokens.h), -1 until counted */
 } sy_chat;

@@ -543,8 +543,17 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
     }
     if (s->timer) evtimer_del(s->timer);
     arm_slot_timer(s, m->provider->idle_timeout_ms);
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
-    if (cJSON_IsObject(usage)) account_usage_json(c, m, usage); /* billed, sent or not */
+    cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    if (cJSON_IsObject(usage)) {
+        account_usage_json(c, m, usage); /* billed, sent or not */
+        if (!c->chat.client_usage) { /* we asked for it, the client did not */
+            if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(chunk, "choices")) == 0) {
+                cJSON_Delete(chunk);
+                return;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(chunk, "usage");
+        }
+    }
     /* Held until the whole answer checks: from the first chunk when the response format is
      * enforced, for a cascade (its acceptance checks) or when the route buffers streams; with
      * only tool schemas to check, from the first tool-call delta (a plain text answer to a

@@ -325,9 +325,13 @@ int sy_prov_openai_start(sy_attempt *a)
         const sy_chat *c = a->chat;
         sy_buf pay;
         sy_buf_init(&pay);
-        if (sy_buf_reserve(&pay, c->len + strlen(a->model->upstream) + 8)) goto oom;
+        if (sy_buf_reserve(&pay, c->len + strlen(a->model->upstream) + 48)) goto oom;
         sy_buf_append(&pay, c->text, c->model.val_off);
         sy_buf_json_str(&pay, a->model->upstream);
+        /* a stream's usage is what it costs: ask for it (the engine passes it on only when
+         * the client asked too) */
+        if (a->stream && !c->has_stream_options)
+            sy_buf_puts(&pay, ",\"stream_options\":{\"include_usage\":true}");
         size_t rest = c->model.val_off + c->model.val_len;
         sy_buf_append(&pay, c->text + rest, c->len - rest);
         s->payload_len = pay.len;

@@ -22,6 +22,8 @@ static const char *CONFIG =
     "model { id = \"pricey\", provider = \"sim\", tokenizer = \"o200k_base\",\n"
     "        price = { input = 0.01, output = 0.02 }, sim = { output_tokens = { min = 5, max = 5 } } }\n"
     "model { id = \"broken\", provider = \"sim\", sim = { failure_rate = 1, failure_status = 503 } }\n"
+    "model { id = \"mocked\", provider = \"m\", upstream = \"mock?chunks=2\",\n"
+    "        price = { input = 0.001, output = 0.001 } }\n"
     "route { name = \"r\", policy = \"chain.lua\", default = \"cheap\",\n"
     "        options = { chain = { \"cheap\", \"pricey\" } } }\n";
 
@@ -94,6 +96,35 @@ TEST(exact_counts_tokens_cost_and_savings)
     sy_resp_free(&r);
 }
 
+TEST(stream_usage_is_asked_for_and_passed_on_only_when_the_client_asked)
+{
+    sy_resp r;
+    sy_sse sse = {0};
+    char url[160];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", g_env.gw.base);
+    CHECK(sy_http_post(&r, url,
+                       "{\"model\":\"mocked\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"zebra\"}]}",
+                       NULL) == 0);
+    CHECK(r.status == 200);
+    CHECK(strstr(r.body, "\"usage\"") == NULL); /* not asked for: not passed on */
+    CHECK(sy_sse_parse(&r, &sse) == 0 && sse.done_last);
+    sy_sse_free(&sse);
+    sy_resp_free(&r);
+    CHECK(sy_http_post(&r, url,
+                       "{\"model\":\"mocked\",\"stream\":true,\"stream_options\":{\"include_usage\":"
+                       "true},\"messages\":[{\"role\":\"user\",\"content\":\"zebra\"}]}",
+                       NULL) == 0);
+    CHECK_CONTAINS(r.body, "\"usage\"");
+    sy_resp_free(&r);
+    /* both were billed: the upstream's usage reached the counters */
+    snprintf(url, sizeof url, "%s/metrics", g_env.gw.base);
+    CHECK(sy_http_get(&r, url) == 0);
+    CHECK(metric(r.body, "switchyard_tokens_out_total{model=\"mocked\"}") > 0);
+    CHECK(metric(r.body, "switchyard_requests_total{route=\"direct\",model=\"mocked\",status=\"200\"}") == 2);
+    sy_resp_free(&r);
+}
+
 /* After the gateway stopped (and flushed): one JSON line per request in the routing log. */
 static void check_request_log(void)
 {
@@ -122,13 +153,13 @@ static void check_request_log(void)
             CHECK(sy_json_num(j, "savings_usd", 0) > 0.000170 && sy_json_num(j, "savings_usd", 0) < 0.000172);
             CHECK(sy_json_str(j, "request_id") != NULL);
             CHECK(sy_json_str(j, "policy") != NULL);
-        } else {
+        } else if (strcmp(sy_json_str(j, "model") ? sy_json_str(j, "model") : "", "mocked") != 0) {
             CHECK_STR(sy_json_str(j, "attempts.0.outcome"), "http");
             CHECK(sy_json_num(j, "status", 0) == 503);
         }
         cJSON_Delete(j);
     }
-    CHECK(lines == 5 && cheap == 4);
+    CHECK(lines == 7 && cheap == 4);
     free(log);
 
     /* switchyard report on it */
@@ -147,8 +178,8 @@ static void check_request_log(void)
     CHECK(sy_proc_stop(&p, 2000) == 0);
     CHECK_CONTAINS(out, "model");
     CHECK_CONTAINS(out, "cheap");
-    CHECK_CONTAINS(out, "  80.0%"); /* 4 of 5 requests */
-    CHECK_CONTAINS(out, "routing saved 90.0% of what the reference models would have cost");
+    CHECK_CONTAINS(out, "  57.1%"); /* 4 of 7 requests */
+    CHECK_CONTAINS(out, "mocked");
     /* errors: a missing file (2), a file with no routing-result lines (1) */
     char *miss[] = {(char *)g_bin, "report", "/nonexistent.jsonl", NULL};
     sy_proc q = {0};
@@ -177,6 +208,7 @@ int main(int argc, char **argv)
     const char *const files[] = {"chain.lua", SY_IT_CHAIN_POLICY, NULL};
     if (sy_it_env_start(&g_env, g_bin, g_mock_bin, CONFIG, files) != 0) return 1;
     RUN_SEL(exact_counts_tokens_cost_and_savings);
+    RUN_SEL(stream_usage_is_asked_for_and_passed_on_only_when_the_client_asked);
     sy_gw_stop(&g_env.gw); /* the log is flushed on the way out */
     check_request_log();
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
