@@ -16,15 +16,20 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS := build-essential cmake pkg-config libluajit-5.1-dev luajit libcurl4-openssl-dev \
         libcjson-dev lua-cjson lua-busted libevent-dev libhttp-parser-dev curl \
         libpcre2-dev unicode-data
+# What `make test` needs besides: promtool checks the example alert rules.
+TEST_DEPS := prometheus
 # Extra tools for `make bench` (never libnginx-mod-http-lua: it removes libluajit-5.1-dev).
 BENCH_DEPS := nginx wrk
 
-.PHONY: all deps bench-deps build run test bench clean
+.PHONY: all deps test-deps bench-deps build run test bench clean
 
 all: build
 
 deps:
 	@./tools/ensure-deps $(DEPS)
+
+test-deps:
+	@./tools/ensure-deps $(TEST_DEPS)
 
 bench-deps:
 	@./tools/ensure-deps $(BENCH_DEPS)
@@ -38,7 +43,7 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	./$(BUILD)/switchyard serve --config $(CONFIG)
 
-test: build
+test: test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j 1 $(CTEST_ARGS)
 
 bench: bench-deps build
