@@ -51,6 +51,10 @@ char *sy_buf_steal(sy_buf *b);
  * errno set (ENOENT, EIO, ENOMEM, ...) on failure. */
 char *sy_file_read(const char *path, size_t *len);
 
+/* Appends s with e-mail addresses, phone numbers and key-like strings replaced by [email],
+ * [phone] and [key] (sy_redact.c): what server.log_content writes. */
+void sy_redact(const char *s, size_t n, sy_buf *out);
+
 /* ---- strings ------------------------------------------------------------------------- */
 char *sy_strdup(const char *s);
 char *sy_strndup(const char *s, size_t n);

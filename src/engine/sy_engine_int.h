@@ -48,6 +48,7 @@ typedef struct sy_metrics {
     sy_model_met *models;                   /* by live slot */
     sy_req_met req[SY_MET_REQ_SLOTS];
     _Atomic uint64_t req_overflow, policy_errors, hedges_fired, hedges_won, cascade_escalations;
+    _Atomic uint64_t fallbacks[SY_OUT_N]; /* chains moving on, by the failed attempt's outcome */
     _Atomic int64_t inflight;
     sy_hist policy_eval;                    /* us */
 } sy_metrics;
@@ -57,6 +58,7 @@ void sy_met_latency(sy_metrics *m, int slot, double ms, int ttft);
 void sy_met_policy_eval(sy_metrics *m, double us, int failed);
 sy_model_met *sy_met_model(sy_metrics *m, int slot);
 void sy_met_request(sy_metrics *m, const char *route, int model_slot, int status);
+void sy_met_fallback(sy_metrics *m, int outcome);
 struct sy_engine;
 void sy_metrics_render(struct sy_engine *eng, sy_buf *out);
 

@@ -49,6 +49,7 @@ typedef struct try_rec {
     int status;
     char message[320];
     double ms;                   /* how long the attempt ran, -1 when it never started */
+    double ttft_ms;              /* stream: its first chunk, -1 when none */
     double tokens_in, tokens_out, cost_usd; /* its usage, when it was billed */
 } try_rec;
 
@@ -93,7 +94,8 @@ typedef struct sy_call {
     double savings_usd;
     uint64_t t0_ns;              /* when the request arrived */
     /* what the next record_try takes for its attempt (set when the attempt ends) */
-    double pend_ms, pend_in, pend_out, pend_cost;
+    double pend_ms, pend_in, pend_out, pend_cost, pend_ttft;
+    sy_buf answer_log;           /* server.log_content: the answer's text as sent */
     int stream;
     int committed;               /* stream: headers and at least one chunk sent */
     try_rec tries[2 * SY_MAX_CHAIN]; /* a schema retry makes two tries of one model */
@@ -135,6 +137,7 @@ static void call_free(sy_call *c)
     sy_buf_free(&c->scratch);
     sy_buf_free(&c->body2);
     sy_buf_free(&c->retry_body);
+    sy_buf_free(&c->answer_log);
     if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
     sy_enforce_release(&c->enf, c->w->schemas);
     free(c->skipped);
@@ -186,6 +189,7 @@ static void log_result(sy_call *c)
         sy_buf_printf(&b, ",\"outcome\":\"%s\",\"status\":", sy_outcome_name(t->outcome));
         if (t->status) sy_buf_printf(&b, "%d", t->status); else sy_buf_puts(&b, "null");
         if (t->ms >= 0) sy_buf_printf(&b, ",\"latency_ms\":%.3f", t->ms);
+        if (t->ttft_ms >= 0) sy_buf_printf(&b, ",\"ttft_ms\":%.3f", t->ttft_ms);
         if (t->tokens_in || t->tokens_out)
             sy_buf_printf(&b, ",\"tokens_in\":%.0f,\"tokens_out\":%.0f,\"cost_usd\":%.9f", t->tokens_in,
                           t->tokens_out, t->cost_usd);
@@ -212,6 +216,36 @@ static void log_result(sy_call *c)
     if (c->skipped) {
         sy_buf_puts(&b, ",\"skipped\":");
         sy_buf_json_str(&b, c->skipped);
+    }
+    if (c->cfg->log_content) { /* opt-in: the texts, with personal data and secrets redacted */
+        sy_buf text, red;
+        sy_buf_init(&text);
+        sy_buf_init(&red);
+        sy_json_iter it;
+        sy_json_member msg, role;
+        sy_buf_puts(&b, ",\"messages\":[");
+        int k = 0;
+        sy_json_iter_init(&it, c->chat.text, c->chat.messages.val_off, c->chat.messages.val_len);
+        while (sy_json_iter_next(&it, &msg)) {
+            sy_buf_reset(&text);
+            sy_buf_reset(&red);
+            sy_chat_content(&c->chat, &msg, &text);
+            sy_redact(text.data ? text.data : "", text.len, &red);
+            sy_buf_puts(&b, k++ ? ",{\"role\":" : "{\"role\":");
+            if (sy_json_get(c->chat.text, msg.val_off, msg.val_len, "role", &role) && role.type == 's')
+                sy_buf_append(&b, c->chat.text + role.val_off, role.val_len);
+            else
+                sy_buf_puts(&b, "null");
+            sy_buf_puts(&b, ",\"content\":");
+            sy_buf_json_str(&b, red.data ? red.data : "");
+            sy_buf_puts(&b, "}");
+        }
+        sy_buf_reset(&red);
+        sy_redact(c->answer_log.data ? c->answer_log.data : "", c->answer_log.len, &red);
+        sy_buf_puts(&b, "],\"answer\":");
+        sy_buf_json_str(&b, red.data ? red.data : "");
+        sy_buf_free(&text);
+        sy_buf_free(&red);
     }
     sy_buf_puts(&b, "}\n");
     if (sy_reqlog_append(c->w, b.data, b.len) != 0) atomic_fetch_add(&c->w->eng->reqlog_dropped, 1);
@@ -309,17 +343,21 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
 
 static void record_try(sy_call *c, const sy_model *m, int outcome, int status, const char *msg)
 {
+    double t_ttft_pending;
     sy_model_met *mm = sy_met_model(c->w->met, mslot(c, m));
     if (mm && outcome >= 0 && outcome < SY_OUT_N)
         atomic_fetch_add_explicit(&mm->attempts[outcome], 1, memory_order_relaxed);
     if (mm && outcome == SY_OUT_SCHEMA)
         atomic_fetch_add_explicit(&mm->schema_failures, 1, memory_order_relaxed);
     double ms = c->pend_ms, tin = c->pend_in, tout = c->pend_out, tcost = c->pend_cost;
+    t_ttft_pending = c->pend_ttft;
     c->pend_ms = -1;
+    c->pend_ttft = -1;
     c->pend_in = c->pend_out = c->pend_cost = 0;
     if (c->ntries >= (int)(sizeof c->tries / sizeof c->tries[0])) return;
     try_rec *t = &c->tries[c->ntries++];
     t->ms = ms;
+    t->ttft_ms = t_ttft_pending;
     t->tokens_in = tin;
     t->tokens_out = tout;
     t->cost_usd = tcost;
@@ -382,8 +420,14 @@ static void cancel_loser(sy_slot *s)
     /* the winner's figures wait while the loser's try is recorded */
     double ms = c->pend_ms, in = c->pend_in, out = c->pend_out, cost = c->pend_cost;
     c->pend_in = c->pend_out = c->pend_cost = 0;
+    int committed = c->committed;
+    c->committed = 0; /* (so account_usage keeps these figures for the loser's try) */
     slot_cancel(o);
+    /* the upstream bills the loser's prompt though its answer is thrown away: counted at
+     * our own count for its tokenizer */
+    account_usage(c, m, (double)sy_tokens_request(&c->chat, m->tok_kind), 0);
     record_try(c, m, SY_OUT_HEDGE_LOST, 0, "lost the hedge race");
+    c->committed = committed;
     c->pend_ms = ms;
     c->pend_in = in;
     c->pend_out = out;
@@ -511,6 +555,10 @@ static void commit_stream(sy_call *c, const sy_model *m)
 static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
 {
     set_model_field(chunk, m);
+    if (c->cfg->log_content) {
+        const cJSON *dc = jpath(jpath(chunk, "choices", 0, "delta"), "content", -1, NULL);
+        if (cJSON_IsString(dc)) sy_buf_puts(&c->answer_log, dc->valuestring);
+    }
     sy_buf *b = &c->scratch;
     sy_buf_reset(b);
     sy_buf_puts(b, "data: ");
@@ -538,6 +586,7 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
     if (!s->got_first) {
         s->got_first = 1;
         double ms = (double)(sy_now_ns() - s->t0) / 1e6;
+        c->pend_ttft = ms;
         if (m->live) sy_live_ewma(&m->live->ewma_ttft_ms, ms);
         sy_met_latency(c->w->met, mslot(c, m), ms, 1);
     }
@@ -669,6 +718,12 @@ static void flush_held(sy_call *c, sy_slot *s, const sy_model *m, const cJSON *m
  * answered. */
 static void respond_answer(sy_call *c, const sy_model *m, const sy_answer *ans)
 {
+    if (c->cfg->log_content) {
+        cJSON *root = cJSON_ParseWithLength(ans->json, ans->len);
+        const cJSON *content = jpath(jpath(root, "choices", 0, "message"), "content", -1, NULL);
+        if (cJSON_IsString(content)) sy_buf_puts(&c->answer_log, content->valuestring);
+        cJSON_Delete(root);
+    }
     sy_buf *b = &c->scratch;
     sy_buf_reset(b);
     if (ans->model_off >= 0) {
@@ -862,6 +917,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
     }
     if (other_running(s)) return; /* the hedge still runs: its answer may yet win */
     if (schedule_retry(c, a->model, a->retry_after_ms)) return;
+    if (c->next < c->dec.n) sy_met_fallback(c->w->met, outcome);
     start_next(c);
 }
 
@@ -1164,6 +1220,7 @@ static void on_slot_timer(evutil_socket_t fd, short what, void *arg)
     }
     record_try(c, m, SY_OUT_TIMEOUT, 0, msg);
     if (other_running(s)) return;
+    if (c->next < c->dec.n) sy_met_fallback(c->w->met, SY_OUT_TIMEOUT);
     start_next(c);
 }
 
@@ -1305,7 +1362,9 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
     c->cfg = sy_config_ref(w->cfg);
     c->t0_ns = sy_now_ns();
     c->pend_ms = -1;
+    c->pend_ttft = -1;
     sy_buf_init(&c->scratch);
+    sy_buf_init(&c->answer_log);
     const char *rid = sy_http_req_header(req, "x-request-id");
     if (rid && *rid && strlen(rid) < sizeof c->request_id)
         header_safe(c->request_id, sizeof c->request_id, rid);

@@ -89,6 +89,11 @@ void sy_met_request(sy_metrics *m, const char *route, int model_slot, int status
     ADD(m->req_overflow, 1);
 }
 
+void sy_met_fallback(sy_metrics *m, int outcome)
+{
+    if (m && outcome >= 0 && outcome < SY_OUT_N) ADD(m->fallbacks[outcome], 1);
+}
+
 /* ============================================================ exposition */
 
 static void label_str(sy_buf *b, const char *s)
@@ -188,6 +193,16 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
             label_str(b, model_name(eng, e->model));
             sy_buf_printf(b, ",status=\"%d\"} %llu\n", e->status, (unsigned long long)total);
         }
+
+    sy_buf_puts(b, "# HELP switchyard_fallbacks_total Chains that moved on to their next model, by "
+                   "the failed attempt's outcome.\n# TYPE switchyard_fallbacks_total counter\n");
+    for (int o = 0; o < SY_OUT_N; o++) {
+        uint64_t t = 0;
+        for (int w = 0; w < n; w++) t += GET(ws[w]->fallbacks[o]);
+        if (o != SY_OUT_OK && o != SY_OUT_HEDGE_LOST)
+            sy_buf_printf(b, "switchyard_fallbacks_total{reason=\"%s\"} %llu\n", sy_outcome_name(o),
+                          (unsigned long long)t);
+    }
 
     /* per model */
     sy_buf_puts(b, "# HELP switchyard_attempts_total Upstream attempts by model and outcome "

@@ -318,7 +318,7 @@ static void load_server(loader *ld, decl *d)
 {
     static const char *const known[] = {"listen",    "workers",     "max_body",
                                         "request_timeout_ms", "log_level", "admin_token",
-                                        "admin_token_env", "request_log", NULL};
+                                        "admin_token_env", "request_log", "log_content", NULL};
     sy_config *cfg = ld->cfg;
     check_known_keys(ld, d, known);
     char *listen = NULL;
@@ -365,6 +365,12 @@ static void load_server(loader *ld, decl *d)
         free(cfg->request_log);
         cfg->request_log = rel;
     }
+    int lc = get_raw(ld->L, d->tidx, "log_content");
+    if (lc == LUA_TBOOLEAN)
+        cfg->log_content = lua_toboolean(ld->L, -1);
+    else if (lc != LUA_TNIL)
+        problem(ld, NULL, d->line, "server.log_content", "must be true or false");
+    lua_pop(ld->L, 1);
     if (read_string(ld, d, "log_level", &cfg->log_level) == 1) {
         const char *v = cfg->log_level;
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))

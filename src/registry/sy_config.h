@@ -148,6 +148,7 @@ typedef struct sy_config {
     int request_timeout_ms;
     char *log_level;
     char *request_log;       /* "stdout", a file path, or NULL: one JSON line per request */
+    int log_content;         /* the request log also holds prompts and answers, redacted */
     char *admin_token;       /* bearer token of the admin endpoints; NULL = they are off */
     sy_provider_cfg *providers;
     int nproviders;

@@ -202,6 +202,45 @@ static void check_request_log(void)
     free(e);
 }
 
+/* server.log_content: prompts and answers in the log, with personal data and keys redacted */
+static void log_content_is_redacted(void)
+{
+    sy_it_env e;
+    const char *cfg =
+        "server { workers = 1, request_log = \"requests.jsonl\", log_content = true }\n"
+        "provider { id = \"m\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\" }\n"
+        "model { id = \"echo\", provider = \"m\", upstream = \"mock?echo=1\" }\n";
+    if (sy_it_env_start(&e, g_bin, g_mock_bin, cfg, NULL) != 0) {
+        CHECK(!"gateway started");
+        return;
+    }
+    sy_resp r;
+    char url[160], path[700];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", e.gw.base);
+    CHECK(sy_http_post(&r, url,
+                       "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"I am ada@example.com, key sk-live-0123456789abcdefXYZ, tel +1 415 555 0100\"}]}",
+                       NULL) == 0);
+    CHECK(r.status == 200);
+    sy_resp_free(&r);
+    sy_gw_stop(&e.gw);
+    snprintf(path, sizeof path, "%s/requests.jsonl", e.dir);
+    char *log = sy_it_read_file(path, NULL);
+    CHECK(log != NULL);
+    if (log) {
+        CHECK(strstr(log, "ada@example.com") == NULL);
+        CHECK(strstr(log, "0123456789abcdef") == NULL);
+        CHECK(strstr(log, "555 0100") == NULL);
+        cJSON *j = cJSON_Parse(log);
+        CHECK_STR(sy_json_str(j, "messages.0.role"), "user");
+        CHECK_STR(sy_json_str(j, "messages.0.content"), "I am [email], key [key], tel [phone]");
+        CHECK_CONTAINS(sy_json_str(j, "answer"), "[email]"); /* the echoed prompt, redacted too */
+        cJSON_Delete(j);
+    }
+    free(log);
+    CHECK(sy_it_env_stop(&e, NULL) == 0);
+}
+
 int main(int argc, char **argv)
 {
     if (sy_it_args(argc, argv, &g_bin, &g_mock_bin) != 0) return 2;
@@ -211,6 +250,7 @@ int main(int argc, char **argv)
     RUN_SEL(stream_usage_is_asked_for_and_passed_on_only_when_the_client_asked);
     sy_gw_stop(&g_env.gw); /* the log is flushed on the way out */
     check_request_log();
+    log_content_is_redacted();
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
     curl_global_cleanup();
     return sy_test_summary();
