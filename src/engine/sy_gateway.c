@@ -1120,6 +1120,7 @@ static int start_in(sy_call *c, int idx)
             continue;
         }
         struct event *timer = s->timer;
+        cJSON_Delete(s->held); /* (always NULL here: every way out of an attempt drops it) */
         memset(s, 0, sizeof *s);
         s->timer = timer ? timer : evtimer_new(c->w->base, on_slot_timer, s);
         s->call = c;
