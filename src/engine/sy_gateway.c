@@ -65,6 +65,8 @@ typedef struct sy_slot {
     uint64_t t0;                 /* when it started (ns) */
     struct event *timer;         /* stream: time to first token, then idle between chunks */
     cJSON *held;                 /* held chunks (enforced or buffered streams) */
+    int lost;                    /* lost a hedge race; its transfer is being cancelled */
+    double ttft_ms;              /* its first chunk, -1 before */
 } sy_slot;
 
 typedef struct sy_call {
@@ -86,6 +88,8 @@ typedef struct sy_call {
     const sy_model *retry_model; /* the model the retries below are of */
     int model_retries;           /* retries of retry_model so far */
     double spent_usd;            /* cascade: estimated cost of the steps started */
+    struct event *cancel_ev;     /* cancels lost hedge attempts outside the transport's callbacks */
+    const sy_model *schema_retry_model; /* the model the schema retry is for */
     int status;                  /* the HTTP status answered (metrics), 0 before */
     const sy_model *answered;    /* the model whose answer the client got */
     const sy_model *reference;   /* savings are counted against this model's prices */
@@ -130,6 +134,7 @@ static void call_free(sy_call *c)
         cJSON_Delete(c->slot[i].held);
     }
     if (c->hedge_ev) event_free(c->hedge_ev);
+    if (c->cancel_ev) event_free(c->cancel_ev);
     if (c->retry_ev) event_free(c->retry_ev);
     if (c->deadline) event_free(c->deadline);
     sy_config_unref(c->cfg);
@@ -375,6 +380,7 @@ static void slot_ended(sy_slot *s, int ok, int cancelled)
     s->running = 0;
     if (s->timer) evtimer_del(s->timer);
     s->call->pend_ms = (double)(sy_now_ns() - s->t0) / 1e6;
+    s->call->pend_ttft = s->ttft_ms;
     if (!m || !m->live) return;
     sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), !ok, cancelled, s->probe);
     s->probe = 0;
@@ -410,19 +416,50 @@ static sy_slot *other_running(sy_slot *s)
 
 /* s answered first: a racing hedge attempt is aborted at once (its connection closed). */
 static void record_try(sy_call *c, const sy_model *m, int outcome, int status, const char *msg);
-static void cancel_loser(sy_slot *s)
+/* Ends an attempt whose outcome no longer matters (a lost hedge) without touching the
+ * figures waiting for the next try record. */
+static void slot_end_quietly(sy_slot *s, int cancel_transfer)
+{
+    sy_call *c = s->call;
+    double ms = c->pend_ms, in = c->pend_in, out = c->pend_out, cost = c->pend_cost,
+           ttft = c->pend_ttft;
+    if (cancel_transfer && s->running) sy_provider_cancel(&s->att);
+    if (s->running) slot_ended(s, 0, 1);
+    s->held = (cJSON_Delete(s->held), NULL);
+    c->pend_ms = ms;
+    c->pend_in = in;
+    c->pend_out = out;
+    c->pend_cost = cost;
+    c->pend_ttft = ttft;
+}
+
+static void on_cancel_lost(evutil_socket_t fd, short what, void *arg)
+{
+    sy_call *c = arg;
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < 2; i++)
+        if (c->slot[i].lost && c->slot[i].running) slot_end_quietly(&c->slot[i], 1);
+}
+
+/* s answered first: the racing hedge attempt is recorded as lost and its transfer aborted —
+ * at once, or (deferred, when s's chunk arrived inside the transport's own callback, where a
+ * transfer cannot be removed) on the next loop turn; until then its events are ignored. */
+static void cancel_loser_how(sy_slot *s, int deferred)
 {
     sy_slot *o = other_running(s);
-    if (!o) return;
+    if (!o || o->lost) return;
     const sy_model *m = o->att.model;
     sy_call *c = s->call;
     if (s == &c->slot[1]) atomic_fetch_add_explicit(&c->w->met->hedges_won, 1, memory_order_relaxed);
     /* the winner's figures wait while the loser's try is recorded */
-    double ms = c->pend_ms, in = c->pend_in, out = c->pend_out, cost = c->pend_cost;
+    double ms = c->pend_ms, in = c->pend_in, out = c->pend_out, cost = c->pend_cost,
+           ttft = c->pend_ttft;
     c->pend_in = c->pend_out = c->pend_cost = 0;
+    c->pend_ms = (double)(sy_now_ns() - o->t0) / 1e6;
+    c->pend_ttft = o->ttft_ms;
     int committed = c->committed;
     c->committed = 0; /* (so account_usage keeps these figures for the loser's try) */
-    slot_cancel(o);
     /* the upstream bills the loser's prompt though its answer is thrown away: counted at
      * our own count for its tokenizer */
     account_usage(c, m, (double)sy_tokens_request(&c->chat, m->tok_kind), 0);
@@ -432,6 +469,22 @@ static void cancel_loser(sy_slot *s)
     c->pend_in = in;
     c->pend_out = out;
     c->pend_cost = cost;
+    c->pend_ttft = ttft;
+    o->lost = 1;
+    if (deferred) {
+        if (!c->cancel_ev) c->cancel_ev = evtimer_new(c->w->base, on_cancel_lost, c);
+        struct timeval now = {0, 0};
+        if (c->cancel_ev) {
+            evtimer_add(c->cancel_ev, &now);
+            return;
+        }
+    }
+    slot_end_quietly(o, 1);
+}
+
+static void cancel_loser(sy_slot *s)
+{
+    cancel_loser_how(s, 0);
 }
 
 /* Whether the chain moves on after this failure. A 4xx that is the client's fault (bad
@@ -583,10 +636,14 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
     sy_slot *s = a->ud;
     sy_call *c = s->call;
     const sy_model *m = a->model;
+    if (s->lost) { /* lost the race; its cancellation is on its way */
+        cJSON_Delete(chunk);
+        return;
+    }
     if (!s->got_first) {
         s->got_first = 1;
         double ms = (double)(sy_now_ns() - s->t0) / 1e6;
-        c->pend_ttft = ms;
+        s->ttft_ms = ms;
         if (m->live) sy_live_ewma(&m->live->ewma_ttft_ms, ms);
         sy_met_latency(c->w->met, mslot(c, m), ms, 1);
     }
@@ -618,7 +675,8 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
         return;
     }
     if (!c->committed) { /* the first chunk: this attempt is the answer */
-        cancel_loser(s);
+        cancel_loser_how(s, 1); /* inside the transport's callback: deferred */
+        c->pend_ttft = s->ttft_ms;
         record_try(c, m, SY_OUT_OK, 200, "ok");
         commit_stream(c, m);
     }
@@ -761,6 +819,11 @@ static void on_done(sy_attempt *a, sy_answer *ans)
 {
     sy_slot *s = a->ud;
     sy_call *c = s->call;
+    if (s->lost) { /* finished before its cancellation: nothing of it counts */
+        slot_end_quietly(s, 0);
+        if (ans) free(ans->json);
+        return;
+    }
     slot_ended(s, 1, 0);
     if (c->retrying) { /* the retry's body is done with: the next model gets the request */
         c->retrying = 0;
@@ -879,6 +942,10 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
 {
     sy_slot *s = a->ud;
     sy_call *c = s->call;
+    if (s->lost) {
+        slot_end_quietly(s, 0);
+        return;
+    }
     /* a 4xx that is the request's fault says nothing about the model's health */
     int moves_on = retryable(outcome, status, body);
     slot_ended(s, !moves_on, 0);
@@ -1053,6 +1120,7 @@ static void schema_failed(sy_call *c, sy_slot *s, const sy_check *chk, const cJS
     if (other_running(s)) return; /* a hedge still runs: wait for its answer */
     if (action == SY_SCHEMA_RETRY && !c->retried && msg && make_retry(c, msg, chk) == 0) {
         c->retrying = 1;
+        c->schema_retry_model = m;
         c->next--; /* the same model once more */
     }
     start_next(c);
@@ -1105,6 +1173,10 @@ static int start_in(sy_call *c, int idx)
         const sy_model *m = c->dec.models[c->next++];
         int probe = 0;
         double est = 0;
+        if (c->retrying && m != c->schema_retry_model) { /* the retry's body is that model's */
+            c->retrying = 0;
+            c->retried = 1;
+        }
         if (c->dec.kind == SY_DEC_CASCADE && c->dec.max_cost > 0) {
             /* a cascade's cost cap holds for the steps together, not each alone */
             long mt = sy_chat_max_tokens(&c->chat);
@@ -1124,6 +1196,7 @@ static int start_in(sy_call *c, int idx)
         memset(s, 0, sizeof *s);
         s->timer = timer ? timer : evtimer_new(c->w->base, on_slot_timer, s);
         s->call = c;
+        s->ttft_ms = -1;
         s->att.model = m;
         s->att.chat = c->retrying ? &c->retry_chat : &c->chat;
         s->att.stream = c->stream;
@@ -1231,6 +1304,7 @@ static void on_client_abort(sy_http_req *req, void *ud)
 {
     sy_call *c = ud;
     sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
+    c->status = 499; /* nginx's "client closed request": counted and logged like any other */
     slot_cancel(&c->slot[0]);
     slot_cancel(&c->slot[1]);
     sy_http_req_discard(req);

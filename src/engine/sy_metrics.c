@@ -73,7 +73,9 @@ void sy_met_request(sy_metrics *m, const char *route, int model_slot, int status
     for (unsigned k = 0; k < SY_MET_REQ_SLOTS; k++) {
         sy_req_met *e = &m->req[(h + k) % SY_MET_REQ_SLOTS];
         if (atomic_load_explicit(&e->used, memory_order_acquire)) {
-            if (e->model == model_slot && e->status == status && strcmp(e->route, route) == 0) {
+            /* names are kept to 63 bytes: a longer one matches on its stored prefix */
+            if (e->model == model_slot && e->status == status &&
+                strncmp(e->route, route, sizeof e->route - 1) == 0) {
                 ADD(e->n, 1);
                 return;
             }

@@ -74,6 +74,11 @@ static sy_it_env g_env;
     "        options = { kind = \"cascade\", chain = { \"m_low\", \"m_high\", \"good\" } } }\n" \
     "route { name = \"casc_cap\", policy = \"pol.lua\", default = \"good\",\n"               \
     "        options = { kind = \"cascade\", chain = { \"m_emptyp\", \"m_pricey\" }, max_cost = 0.008 } }\n" \
+    "provider { id = \"mc\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\", transport = \"curl\" }\n" \
+    "model { id = \"mc_sstall\", provider = \"mc\", upstream = \"mock?stall_ms=1500&tag=csstall\" }\n" \
+    "model { id = \"mc_fast\", provider = \"mc\", upstream = \"mock?tag=cfast\" }\n"       \
+    "route { name = \"hedge_curl\", policy = \"pol.lua\", default = \"good\",\n"            \
+    "        options = { kind = \"hedge\", chain = { \"mc_sstall\", \"mc_fast\" }, after_ms = 100 } }\n" \
     "route { name = \"retry_dec\", policy = \"chain.lua\", default = \"good\",\n"           \
     "        options = { chain = { \"m_500\", \"good\" }, retries = 1 } }\n"                   \
     "route { name = \"buffered\", policy = \"chain.lua\", default = \"good\", stream_buffer = true,\n" \
@@ -179,7 +184,7 @@ TEST(breaker_opens_skips_and_closes_after_a_probe)
      * probe goes through and closes it */
     char path[600], url[160];
     char cfg[8192];
-    snprintf(cfg, sizeof cfg, CONFIG_HEALED, g_env.mock.port, g_env.mock.port);
+    snprintf(cfg, sizeof cfg, CONFIG_HEALED, g_env.mock.port, g_env.mock.port, g_env.mock.port);
     sy_it_write_file(g_env.dir, "config.lua", cfg, path, sizeof path);
     const char *auth[] = {"Authorization: Bearer adm1n", NULL};
     snprintf(url, sizeof url, "%s/admin/reload", g_env.gw.base);
@@ -230,6 +235,27 @@ TEST(hedge_won_by_the_second_when_the_first_stalls)
     CHECK(sy_sse_parse(&r, &sse) == 0 && sse.done_last);
     sy_sse_free(&sse);
     sy_resp_free(&r);
+}
+
+TEST(streamed_hedge_over_curl_closes_the_loser)
+{
+    /* the winner's first chunk arrives inside libcurl's write callback, where the loser's
+     * transfer cannot be removed: it is cancelled right after, and its handle is not reused
+     * half-removed (a second race behaves like the first) */
+    sy_mock_reset(&g_env.mock);
+    for (int i = 0; i < 2; i++) {
+        sy_resp r;
+        double t0 = sy_it_now_ms();
+        chat_stream(&r, "hedge_curl");
+        CHECK(r.status == 200);
+        CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "mc_sstall:hedge_lost, mc_fast:200");
+        CHECK(sy_it_now_ms() - t0 < 1200);
+        sy_resp_free(&r);
+    }
+    long closed = 0;
+    for (int i = 0; i < 50 && (closed = sy_mock_stat(&g_env.mock, "client_closed")) < 2; i++)
+        sy_it_sleep_ms(20);
+    CHECK(closed >= 2);
 }
 
 TEST(hedge_not_fired_when_the_first_answers_in_time)
@@ -421,6 +447,7 @@ int main(int argc, char **argv)
     RUN_SEL(breaker_opens_skips_and_closes_after_a_probe);
     RUN_SEL(admin_models_needs_the_token);
     RUN_SEL(hedge_won_by_the_second_when_the_first_stalls);
+    RUN_SEL(streamed_hedge_over_curl_closes_the_loser);
     RUN_SEL(hedge_not_fired_when_the_first_answers_in_time);
     RUN_SEL(stream_stalls_time_out);
     RUN_SEL(cascade_escalates_until_an_answer_is_accepted);
