@@ -180,7 +180,9 @@ void sy_upstream_cancel(sy_upstream *up, CURL *easy)
     /* Close rather than keep the connection: the upstream must see the cancel (a hedge's
      * loser stops generating tokens we would pay for). */
     curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
-    curl_multi_remove_handle(up->multi, easy);
+    CURLMcode mc = curl_multi_remove_handle(up->multi, easy);
+    if (mc != CURLM_OK) /* e.g. called from inside one of curl's callbacks: a caller's bug */
+        sy_log(SY_LOG_ERROR, "upstream", "cannot cancel a transfer: %s", curl_multi_strerror(mc));
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     free(x);
 }
