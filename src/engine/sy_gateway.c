@@ -348,21 +348,20 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
 
 static void record_try(sy_call *c, const sy_model *m, int outcome, int status, const char *msg)
 {
-    double t_ttft_pending;
     sy_model_met *mm = sy_met_model(c->w->met, mslot(c, m));
     if (mm && outcome >= 0 && outcome < SY_OUT_N)
         atomic_fetch_add_explicit(&mm->attempts[outcome], 1, memory_order_relaxed);
     if (mm && outcome == SY_OUT_SCHEMA)
         atomic_fetch_add_explicit(&mm->schema_failures, 1, memory_order_relaxed);
-    double ms = c->pend_ms, tin = c->pend_in, tout = c->pend_out, tcost = c->pend_cost;
-    t_ttft_pending = c->pend_ttft;
+    double ms = c->pend_ms, ttft = c->pend_ttft, tin = c->pend_in, tout = c->pend_out,
+           tcost = c->pend_cost;
     c->pend_ms = -1;
     c->pend_ttft = -1;
     c->pend_in = c->pend_out = c->pend_cost = 0;
     if (c->ntries >= (int)(sizeof c->tries / sizeof c->tries[0])) return;
     try_rec *t = &c->tries[c->ntries++];
     t->ms = ms;
-    t->ttft_ms = t_ttft_pending;
+    t->ttft_ms = ttft;
     t->tokens_in = tin;
     t->tokens_out = tout;
     t->cost_usd = tcost;
@@ -870,20 +869,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         call_free(c);
         return;
     }
-    {
-        /* billed whatever happens to the answer next */
-        sy_json_top top;
-        sy_json_member mem[24], u, pt, ct;
-        if (sy_json_scan(ans->json, ans->len, mem, 24, &top, NULL) == 0 && top.type == 'o' &&
-            sy_json_get(ans->json, top.start, top.end - top.start, "usage", &u) && u.type == 'o') {
-            double in = sy_json_get(ans->json, u.val_off, u.val_len, "prompt_tokens", &pt) && pt.type == 'n'
-                            ? sy_json_number(ans->json, pt.val_off, pt.val_len) : 0;
-            double out = sy_json_get(ans->json, u.val_off, u.val_len, "completion_tokens", &ct) &&
-                                 ct.type == 'n'
-                             ? sy_json_number(ans->json, ct.val_off, ct.val_len) : 0;
-            account_usage(c, a->model, in, out);
-        }
-    }
+    account_usage(c, a->model, ans->usage_in, ans->usage_out); /* billed, whatever comes next */
     if (c->enf.active || c->dec.kind == SY_DEC_CASCADE) {
         cJSON *root = cJSON_ParseWithLength(ans->json, ans->len);
         cJSON *msg = jpath(root, "choices", 0, "message");

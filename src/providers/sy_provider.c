@@ -57,5 +57,14 @@ int sy_answer_take(sy_answer *ans, char *text, size_t len)
     ans->len = len;
     ans->model_off = has_model ? (long)model.val_off : -1;
     ans->model_len = has_model ? (long)model.val_len : 0;
+    /* what the answer was billed, found in the same walk: nobody scans it again */
+    sy_json_member usage, n;
+    ans->usage_in = ans->usage_out = 0;
+    if (sy_json_get(text, top.start, top.end - top.start, "usage", &usage) && usage.type == 'o') {
+        if (sy_json_get(text, usage.val_off, usage.val_len, "prompt_tokens", &n) && n.type == 'n')
+            ans->usage_in = sy_json_number(text, n.val_off, n.val_len);
+        if (sy_json_get(text, usage.val_off, usage.val_len, "completion_tokens", &n) && n.type == 'n')
+            ans->usage_out = sy_json_number(text, n.val_off, n.val_len);
+    }
     return 0;
 }

@@ -44,6 +44,8 @@ typedef struct sy_answer {
     size_t len;
     long model_off;      /* span of the top-level "model" value, or -1 if absent */
     long model_len;
+    double usage_in;     /* usage.prompt_tokens and usage.completion_tokens, 0 if absent */
+    double usage_out;
 } sy_answer;
 
 /* Checks that text is a chat completion (a JSON object with a "choices" array) and fills

@@ -95,14 +95,15 @@ TEST(reports_every_problem_with_file_line_and_key)
         "model { id = 'c', provider = 'sim', pirce = 1 }\n"                /* 6 */
         "provider { id = 'x', kind = 'weird' }\n"                          /* 7 */
         "route { name = 'r2', policy = 'bad_policy.lua', default = 'zz' }\n" /* 8 */
-        "server { listen = 'nohost' }\n"                                   /* 9 */
+        "server { listen = 'nohost', log_content = 'yes' }\n"              /* 9 */
         "model { id = 'd', provider = 'sim', tokenizer = 'p50k_base' }\n"   /* 10 */
         "route { name = 'r3', policy = 'bad_policy.lua', default = 'b',\n"  /* 11 */
         "        truncate = 'oldest' }\n"
         "model { id = 'e', provider = 'sim', breaker = { cooldown = 5 } }\n"  /* 13 */
         "model { id = 'f', provider = 'sim', breaker = { error_rate = 2 } }\n"  /* 14 */
         "route { name = 'r4', policy = 'bad_policy.lua', default = 'b', retries = 11,\n" /* 15 */
-        "        backoff = { base = 5 }, stream_buffer = 'yes' }\n");
+        "        backoff = { base = 5 }, stream_buffer = 'yes' }\n"
+        "route { name = 'r5', policy = 'bad_policy.lua', default = 'b', reference = 'nope' }\n"); /* 17 */
     sy_buf diag;
     sy_buf_init(&diag);
     sy_config *cfg = NULL;
@@ -143,6 +144,10 @@ TEST(reports_every_problem_with_file_line_and_key)
     snprintf(want, sizeof want, "%s:15: route[r4].backoff.base: unknown key", path);
     CHECK_CONTAINS(diag.data, want);
     snprintf(want, sizeof want, "%s:15: route[r4].stream_buffer: must be true or false", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:9: server.log_content: must be true or false", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:17: route[r5].reference: unknown model \"nope\"", path);
     CHECK_CONTAINS(diag.data, want);
     sy_buf_free(&diag);
 }

@@ -241,6 +241,28 @@ static void log_content_is_redacted(void)
     CHECK(sy_it_env_stop(&e, NULL) == 0);
 }
 
+/* A request log that cannot be opened stops `serve` with a message naming the file. */
+static void unwritable_request_log_is_refused(void)
+{
+    char dir[512], path[700], errp[700];
+    CHECK(sy_it_tmpdir(dir, sizeof dir) == 0);
+    sy_it_write_file(dir, "config.lua",
+                     "server { request_log = \"/nonexistent-dir/requests.jsonl\" }\n"
+                     "provider { id = \"sim\", kind = \"sim\" }\n"
+                     "model { id = \"x\", provider = \"sim\" }\n",
+                     path, sizeof path);
+    snprintf(errp, sizeof errp, "%s/err.txt", dir);
+    char *argv[] = {(char *)g_bin, "serve", "--config", path, "--listen", "127.0.0.1:0", NULL};
+    sy_proc p = {0};
+    CHECK(sy_proc_spawn(&p, argv, NULL, 0, errp) == 0);
+    CHECK(sy_proc_wait(&p, 5000) == 1);
+    CHECK(sy_proc_exit_code(&p) == 1);
+    char *e = sy_it_read_file(errp, NULL);
+    CHECK_CONTAINS(e, "server.request_log: cannot open /nonexistent-dir/requests.jsonl");
+    free(e);
+    sy_it_rmtree(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (sy_it_args(argc, argv, &g_bin, &g_mock_bin) != 0) return 2;
@@ -251,6 +273,7 @@ int main(int argc, char **argv)
     sy_gw_stop(&g_env.gw); /* the log is flushed on the way out */
     check_request_log();
     log_content_is_redacted();
+    unwritable_request_log_is_refused();
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
     curl_global_cleanup();
     return sy_test_summary();
