@@ -19,6 +19,8 @@
 /* The in-memory weight table (2^bits slots × labels floats) stays below this many floats
  * (64 MB): a model file cannot make the loader allocate more, and training needs 5× that. */
 #define MAX_TABLE_FLOATS (1u << 24)
+/* |logit| is capped here at prediction: p stays within 2e-9 of 0 and 1, never equal. */
+#define MAX_LOGIT 20.0
 
 struct sy_classifier {
     sy_cls_config cfg; /* the FTRL fields are 0 in a loaded model */
@@ -87,9 +89,9 @@ void sy_cls_config_default(sy_cls_config *cfg)
     cfg->char_max = 5;
     cfg->epochs = 5;
     cfg->seed = 1;
-    cfg->alpha = 0.1;
+    cfg->alpha = 0.03;
     cfg->beta = 1.0;
-    cfg->l1 = 0.5;
+    cfg->l1 = 1.0;
     cfg->l2 = 1.0;
 }
 
@@ -102,12 +104,33 @@ void sy_cls_config_words2(sy_cls_config *cfg)
 int sy_cls_config_features(sy_cls_config *cfg, const char *name)
 {
     sy_cls_config d;
-    if (strcmp(name, "default") == 0)
+    if (strcmp(name, "default") == 0) {
         sy_cls_config_default(&d);
-    else if (strcmp(name, "words2") == 0)
+    } else if (strcmp(name, "words2") == 0) {
         sy_cls_config_words2(&d);
-    else
-        return -1;
+    } else {
+        /* a '+' list of families: words, bigrams, chars, dense */
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } FAMS[] = {{"words", SY_CLS_F_WORD1},
+                    {"bigrams", SY_CLS_F_WORD2},
+                    {"chars", SY_CLS_F_CHAR},
+                    {"dense", SY_CLS_F_DENSE}};
+        sy_cls_config_default(&d);
+        d.features = 0;
+        for (const char *p = name; *p;) {
+            size_t n = strcspn(p, "+");
+            unsigned bit = 0;
+            for (size_t i = 0; i < SY_ARRAY_LEN(FAMS); i++)
+                if (strlen(FAMS[i].name) == n && strncmp(p, FAMS[i].name, n) == 0)
+                    bit = FAMS[i].bit;
+            if (!bit) return -1;
+            d.features |= bit;
+            p += n + (p[n] == '+');
+        }
+        if (!d.features) return -1;
+    }
     cfg->features = d.features;
     cfg->char_min = d.char_min;
     cfg->char_max = d.char_max;
@@ -150,8 +173,7 @@ int sy_cls_config_check(const sy_cls_config *cfg, char *err, size_t errlen)
  * prediction exactly the features it was trained on. */
 
 enum { FAM_WORD1 = 0, FAM_WORD2 = 1, FAM_CHAR = 2, FAM_DENSE = 3 };
-#define BATCH 256
-#define FAM_SHIFT 28 /* entry = family << 28 | slot (slot < 2^24) */
+#define BATCH 128
 
 static const uint64_t FAM_SEED[SY_CLS_NFAMILIES] = {
     0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull, 0x082efa98ec4e6c89ull};
@@ -166,23 +188,38 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* Slots are batched per family, so a sink's inner loop runs over one family at a time. */
 typedef struct sink {
-    void (*flush)(struct sink *s, const uint32_t *e, int n);
+    void (*flush)(struct sink *s, int fam, const uint32_t *slots, int n);
     unsigned count[SY_CLS_NFAMILIES];
     uint32_t mask;
-    int n;
-    uint32_t buf[BATCH];
+    int n[SY_CLS_NFAMILIES];
+    uint32_t buf[SY_CLS_NFAMILIES][BATCH];
 } sink;
 
 static inline void emit(sink *s, int fam, uint64_t key)
 {
-    uint32_t slot = (uint32_t)mix64(key ^ FAM_SEED[fam]) & s->mask;
     s->count[fam]++;
-    s->buf[s->n++] = (uint32_t)fam << FAM_SHIFT | slot;
-    if (s->n == BATCH) {
-        s->flush(s, s->buf, s->n);
-        s->n = 0;
+    s->buf[fam][s->n[fam]++] = (uint32_t)mix64(key ^ FAM_SEED[fam]) & s->mask;
+    if (s->n[fam] == BATCH) {
+        s->flush(s, fam, s->buf[fam], BATCH);
+        s->n[fam] = 0;
     }
+}
+
+static void sink_init(sink *s, void (*flush)(sink *, int, const uint32_t *, int), uint32_t mask)
+{
+    s->flush = flush;
+    s->mask = mask;
+    memset(s->count, 0, sizeof s->count);
+    memset(s->n, 0, sizeof s->n);
+}
+
+/* A family's occurrences weigh 1/sqrt(occurrences): the L2 norm when they are distinct. (Tried
+ * 1/n, which bounds a repeated text's margin: 4-fold APGR 0.65 → 0.62-0.645.) */
+static inline double fam_norm(unsigned n)
+{
+    return 1.0 / sqrt((double)n);
 }
 
 static inline unsigned log_bucket(size_t x)
@@ -332,8 +369,10 @@ static void featurize(const sy_cls_config *cfg, const char *text, size_t len, si
         };
         for (uint64_t k = 0; k < SY_ARRAY_LEN(v); k++) emit(s, FAM_DENSE, k << 32 | v[k]);
     }
-    if (s->n) s->flush(s, s->buf, s->n);
-    s->n = 0;
+    for (int fam = 0; fam < SY_CLS_NFAMILIES; fam++) {
+        if (s->n[fam]) s->flush(s, fam, s->buf[fam], s->n[fam]);
+        s->n[fam] = 0;
+    }
 }
 
 /* ==== prediction =========================================================================== */
@@ -344,25 +383,34 @@ typedef struct predict_sink {
     double acc[SY_CLS_NFAMILIES][SY_CLS_MAX_LABELS];
 } predict_sink;
 
-static void predict_flush(sink *s, const uint32_t *e, int n)
+static void predict_flush(sink *s, int fam, const uint32_t *slots, int n)
 {
     predict_sink *ps = (predict_sink *)s;
     const int nl = ps->c->nl;
     const float *w = ps->c->w;
-    const uint32_t smask = (1u << FAM_SHIFT) - 1;
+    double *acc = ps->acc[fam];
     if (nl == 2) {
-        for (int i = 0; i < n; i++) {
-            const float *wi = w + (size_t)(e[i] & smask) * 2;
-            double *a = ps->acc[e[i] >> FAM_SHIFT];
-            a[0] += wi[0];
-            a[1] += wi[1];
+        /* two chains per label: the adds of one do not wait on the other's */
+        double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+        int i = 0;
+        for (; i + 1 < n; i += 2) {
+            const float *x = w + (size_t)slots[i] * 2, *y = w + (size_t)slots[i + 1] * 2;
+            a0 += x[0];
+            a1 += x[1];
+            b0 += y[0];
+            b1 += y[1];
         }
+        if (i < n) {
+            a0 += w[(size_t)slots[i] * 2];
+            a1 += w[(size_t)slots[i] * 2 + 1];
+        }
+        acc[0] += a0 + b0;
+        acc[1] += a1 + b1;
         return;
     }
     for (int i = 0; i < n; i++) {
-        const float *wi = w + (size_t)(e[i] & smask) * (size_t)nl;
-        double *a = ps->acc[e[i] >> FAM_SHIFT];
-        for (int l = 0; l < nl; l++) a[l] += wi[l];
+        const float *x = w + (size_t)slots[i] * (size_t)nl;
+        for (int l = 0; l < nl; l++) acc[l] += x[l];
     }
 }
 
@@ -378,18 +426,16 @@ int sy_classifier_predict(const sy_classifier *c, const char *text, size_t len, 
 {
     if (!c || !probs || nprobs < c->nl || (!text && len)) return SY_EINVAL;
     predict_sink ps;
-    ps.s.flush = predict_flush;
-    memset(ps.s.count, 0, sizeof ps.s.count);
-    ps.s.mask = c->mask;
-    ps.s.n = 0;
+    sink_init(&ps.s, predict_flush, c->mask);
     ps.c = c;
     memset(ps.acc, 0, sizeof ps.acc);
     featurize(&c->cfg, text ? text : "", len, &ps.s);
     for (int l = 0; l < c->nl; l++) {
         double z = c->bias[l];
         for (int fam = 0; fam < SY_CLS_NFAMILIES; fam++)
-            if (ps.s.count[fam]) z += ps.acc[fam][l] / sqrt((double)ps.s.count[fam]);
-        probs[l] = sigmoid(z);
+            if (ps.s.count[fam]) z += ps.acc[fam][l] * fam_norm(ps.s.count[fam]);
+        /* one word repeated through 32 KiB pushes z far out; keep p strictly inside (0, 1) */
+        probs[l] = sigmoid(z < -MAX_LOGIT ? -MAX_LOGIT : z > MAX_LOGIT ? MAX_LOGIT : z);
     }
     return c->nl;
 }
@@ -647,7 +693,7 @@ typedef struct collect_sink {
     int oom;
 } collect_sink;
 
-static void collect_flush(sink *s, const uint32_t *e, int n)
+static void collect_flush(sink *s, int fam, const uint32_t *slots, int n)
 {
     collect_sink *cs = (collect_sink *)s;
     if (cs->oom) return;
@@ -662,8 +708,8 @@ static void collect_flush(sink *s, const uint32_t *e, int n)
         cs->e = p;
         cs->cap = cap;
     }
-    memcpy(cs->e + cs->n, e, (size_t)n * sizeof *e);
-    cs->n += (size_t)n;
+    /* slot and family in one word, sorted by slot: slot << 2 | family */
+    for (int i = 0; i < n; i++) cs->e[cs->n++] = slots[i] << 2 | (uint32_t)fam;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -676,22 +722,17 @@ static int feats_build(feats *F, const sy_cls_data *d, const sy_cls_config *cfg,
 {
     collect_sink cs;
     memset(&cs, 0, sizeof cs);
-    cs.s.flush = collect_flush;
-    cs.s.mask = mask;
+    sink_init(&cs.s, collect_flush, mask);
     if (!(F->off = malloc((d->nrows + 1) * sizeof *F->off))) return SY_ENOMEM;
-    const uint32_t smask = (1u << FAM_SHIFT) - 1;
     for (size_t r = 0; r < d->nrows; r++) {
         F->off[r] = F->n;
         cs.n = 0;
-        memset(cs.s.count, 0, sizeof cs.s.count);
+        sink_init(&cs.s, collect_flush, mask);
         featurize(cfg, d->rows[r].text, d->rows[r].len, &cs.s);
         if (cs.oom) goto oom;
         double v[SY_CLS_NFAMILIES];
         for (int fam = 0; fam < SY_CLS_NFAMILIES; fam++)
-            v[fam] = cs.s.count[fam] ? 1.0 / sqrt((double)cs.s.count[fam]) : 0;
-        /* sort by slot (family in the high bits: sort the slot with the family below it) */
-        for (size_t i = 0; i < cs.n; i++)
-            cs.e[i] = (cs.e[i] & smask) << 2 | cs.e[i] >> FAM_SHIFT;
+            v[fam] = cs.s.count[fam] ? fam_norm(cs.s.count[fam]) : 0;
         qsort(cs.e, cs.n, sizeof *cs.e, cmp_u32);
         if (F->n + cs.n > F->cap) {
             size_t cap = F->cap ? F->cap * 2 : 1 << 20;
@@ -996,7 +1037,7 @@ int sy_cls_load_mem(sy_classifier **out, const void *buf, size_t len, char *err,
     const unsigned char *b = buf;
     sy_classifier *c = NULL;
     *out = NULL;
-    if (!b || len < 8 || memcmp(b, MAGIC, 8) != 0) {
+    if (!b || memcmp(b, MAGIC, len < 8 ? len : 8) != 0 || !len) {
         seterr(err, errlen, "not a switchyard classifier (bad magic)");
         return SY_EINVAL;
     }

@@ -65,7 +65,8 @@ typedef struct sy_cls_config {
 void sy_cls_config_default(sy_cls_config *cfg);
 /* The baseline: hashed lowercase word bigrams only, same training. */
 void sy_cls_config_words2(sy_cls_config *cfg);
-/* "default" or "words2" into cfg's features (other fields kept). 0, or -1 unknown name. */
+/* "default", "words2" or a '+' list of families (words, bigrams, chars, dense) into cfg's
+ * features (other fields kept). 0, or -1 for an unknown name. */
 int sy_cls_config_features(sy_cls_config *cfg, const char *name);
 /* Checks the ranges above; 0 or SY_EINVAL with a message. */
 int sy_cls_config_check(const sy_cls_config *cfg, char *err, size_t errlen);

@@ -23,7 +23,8 @@ static void train_usage(FILE *f)
             "  model file atomically. --split (default train): the rows whose FNV-1a(id) %% 5\n"
             "  is not 0 (train), is 0 (test), or every row (all). --features default: words,\n"
             "  word bigrams, character 3..5-grams, length/number/option buckets; words2: word\n"
-            "  bigrams only (the baseline). --bits: 2^N hash slots (default 18). --alpha, --l1,\n"
+            "  bigrams only (the baseline); or a '+' list of words, bigrams, chars, dense.\n"
+            "  --bits: 2^N hash slots (default 18). --alpha, --l1,\n"
             "  --l2: FTRL learning rate and penalties.\n"
             "exit status: 0 written, 1 bad data (\"FILE:LINE: key: message\"), 2 bad usage or\n"
             "  unreadable/unwritable file\n");
@@ -82,7 +83,7 @@ static void progress(void *ud, int done, int total)
 
 static int cli_train(int argc, char **argv)
 {
-    const char *data = NULL, *out = NULL, *v;
+    const char *data = NULL, *out = NULL, *features = "default", *v;
     int split = SY_SPLIT_TRAIN, quiet = 0, rc = 2;
     long n;
     sy_cls_config cfg;
@@ -116,8 +117,10 @@ static int cli_train(int argc, char **argv)
                 goto usage;
             }
         } else if (strcmp(a, "--features") == 0) {
+            features = v;
             if (sy_cls_config_features(&cfg, v) != 0) {
-                fprintf(stderr, "switchyard train: --features must be default or words2\n");
+                fprintf(stderr, "switchyard train: --features must be default, words2 or a "
+                                "'+' list of words, bigrams, chars, dense\n");
                 goto usage;
             }
         } else if (strcmp(a, "--epochs") == 0) {
@@ -201,7 +204,7 @@ static int cli_train(int argc, char **argv)
     fprintf(stderr,
             "switchyard train: features %s, 2^%d slots, %d epochs: read %.2f s, trained %.2f s\n"
             "switchyard train: wrote %s (%lld bytes, %u non-zero slots)\n",
-            cfg.features == SY_CLS_F_WORD2 ? "words2" : "default", cfg.hash_bits, cfg.epochs,
+            features, cfg.hash_bits, cfg.epochs,
             (t1 - t0) / 1000, (t2 - t1) / 1000, out, size, info.nonzero);
     goto done;
 usage:
