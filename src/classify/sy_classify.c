@@ -188,31 +188,47 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* Slots are batched per family, so a sink's inner loop runs over one family at a time. */
+/* Slots are batched per family, so a sink's inner loop runs over one family at a time. The
+ * featuriser keeps its batch positions in locals (registers): only full batches reach the
+ * sink, which adds them to count[]. */
 typedef struct sink {
     void (*flush)(struct sink *s, int fam, const uint32_t *slots, int n);
     unsigned count[SY_CLS_NFAMILIES];
     uint32_t mask;
-    int n[SY_CLS_NFAMILIES];
-    uint32_t buf[SY_CLS_NFAMILIES][BATCH];
 } sink;
 
-static inline void emit(sink *s, int fam, uint64_t key)
+typedef struct batches {
+    uint32_t buf[SY_CLS_NFAMILIES][BATCH];
+} batches;
+
+/* Multiplicative (Fibonacci) hashing: the top bits of one 64-bit product. Half the
+ * instructions of a full mixer, and the featuriser is instruction-bound (3 n-grams a byte). */
+static inline uint32_t slot_of(uint64_t key, int fam, uint32_t mask)
 {
-    s->count[fam]++;
-    s->buf[fam][s->n[fam]++] = (uint32_t)mix64(key ^ FAM_SEED[fam]) & s->mask;
-    if (s->n[fam] == BATCH) {
-        s->flush(s, fam, s->buf[fam], BATCH);
-        s->n[fam] = 0;
-    }
+    return (uint32_t)(((key ^ FAM_SEED[fam]) * 0x9e3779b97f4a7c15ull) >> 40) & mask;
 }
+
+static void sink_put(sink *s, int fam, const uint32_t *slots, int n)
+{
+    s->count[fam] += (unsigned)n;
+    s->flush(s, fam, slots, n);
+}
+
+/* Appends key's slot to family fam's batch (bt: batches, bn: int[] of positions, local). */
+#define EMIT(fam, key)                                                                          \
+    do {                                                                                        \
+        bt->buf[fam][bn[fam]++] = slot_of((key), (fam), mask);                                  \
+        if (bn[fam] == BATCH) {                                                                 \
+            sink_put(s, (fam), bt->buf[fam], BATCH);                                            \
+            bn[fam] = 0;                                                                        \
+        }                                                                                       \
+    } while (0)
 
 static void sink_init(sink *s, void (*flush)(sink *, int, const uint32_t *, int), uint32_t mask)
 {
     s->flush = flush;
     s->mask = mask;
     memset(s->count, 0, sizeof s->count);
-    memset(s->n, 0, sizeof s->n);
 }
 
 /* A family's occurrences weigh 1/sqrt(occurrences): the L2 norm when they are distinct. (Tried
@@ -262,8 +278,16 @@ static int ends_with_answer(const char *text, size_t len)
 
 static void featurize(const sy_cls_config *cfg, const char *text, size_t len, sink *s)
 {
+    batches bb, *bt = &bb;
+    int bn[SY_CLS_NFAMILIES] = {0, 0, 0, 0};
+    const uint32_t mask = s->mask;
     const unsigned f = cfg->features;
     const int cmin = cfg->char_min, cmax = cfg->char_max;
+    uint64_t ngram_mask[8], ngram_key[8];
+    for (int k = 1; k < 8; k++) {
+        ngram_mask[k] = ~0ull >> (64 - 8 * k);
+        ngram_key[k] = (uint64_t)k << 56 ^ FAM_SEED[FAM_CHAR];
+    }
     /* The pieces read: the whole text, or its head and tail past SY_CLS_MAX_TEXT. */
     const unsigned char *piece[2] = {(const unsigned char *)text, NULL};
     size_t plen[2] = {len, 0};
@@ -299,8 +323,8 @@ static void featurize(const sy_cls_config *cfg, const char *text, size_t len, si
                 wordbytes++;
             } else if (in_word) {
                 words++;
-                if (f & SY_CLS_F_WORD1) emit(s, FAM_WORD1, hw);
-                if (f & SY_CLS_F_WORD2) emit(s, FAM_WORD2, (uint64_t)prev << 32 | hw);
+                if (f & SY_CLS_F_WORD1) EMIT(FAM_WORD1, hw);
+                if (f & SY_CLS_F_WORD2) EMIT(FAM_WORD2, (uint64_t)prev << 32 | hw);
                 prev = hw;
                 hw = 0x811c9dc5u;
                 in_word = 0;
@@ -309,8 +333,18 @@ static void featurize(const sy_cls_config *cfg, const char *text, size_t len, si
             if ((f & SY_CLS_F_CHAR) && !(sp && in_space)) {
                 win = win << 8 | b;
                 if (have < 8) have++;
-                for (int k = cmin; k <= cmax && k <= have; k++)
-                    emit(s, FAM_CHAR, (win & (~0ull >> (64 - 8 * k))) | (uint64_t)k << 56);
+                /* room for this byte's n-grams checked once, not per n-gram */
+                if (bn[FAM_CHAR] > BATCH - 8) {
+                    sink_put(s, FAM_CHAR, bt->buf[FAM_CHAR], bn[FAM_CHAR]);
+                    bn[FAM_CHAR] = 0;
+                }
+                uint32_t *out = bt->buf[FAM_CHAR] + bn[FAM_CHAR];
+                int kmax = cmax < have ? cmax : have, m = 0;
+                /* the key is the n-gram's bytes with its length in the top byte */
+                for (int k = cmin; k <= kmax; k++)
+                    out[m++] = (uint32_t)((((win & ngram_mask[k]) ^ ngram_key[k]) *
+                                           0x9e3779b97f4a7c15ull) >> 40) & mask;
+                bn[FAM_CHAR] += m;
             }
             in_space = sp;
             if (i == n) break;
@@ -347,7 +381,7 @@ static void featurize(const sy_cls_config *cfg, const char *text, size_t len, si
         in_space = 1;
         if (!piece[1]) break;
     }
-    if ((f & SY_CLS_F_WORD2) && words) emit(s, FAM_WORD2, (uint64_t)prev << 32 | WORD_EOS);
+    if ((f & SY_CLS_F_WORD2) && words) EMIT(FAM_WORD2, (uint64_t)prev << 32 | WORD_EOS);
     if (f & SY_CLS_F_DENSE) {
         /* categorical buckets, each hashed as (feature number, bucket) */
         const uint64_t lb = log_bucket(len);
@@ -367,12 +401,10 @@ static void featurize(const sy_cls_config *cfg, const char *text, size_t len, si
             log_bucket(dollars),
             log_bucket(upper),
         };
-        for (uint64_t k = 0; k < SY_ARRAY_LEN(v); k++) emit(s, FAM_DENSE, k << 32 | v[k]);
+        for (uint64_t k = 0; k < SY_ARRAY_LEN(v); k++) EMIT(FAM_DENSE, k << 32 | v[k]);
     }
-    for (int fam = 0; fam < SY_CLS_NFAMILIES; fam++) {
-        if (s->n[fam]) s->flush(s, fam, s->buf[fam], s->n[fam]);
-        s->n[fam] = 0;
-    }
+    for (int fam = 0; fam < SY_CLS_NFAMILIES; fam++)
+        if (bn[fam]) sink_put(s, fam, bt->buf[fam], bn[fam]);
 }
 
 /* ==== prediction =========================================================================== */
