@@ -344,7 +344,9 @@ static int cli_classify(int argc, char **argv)
             break;
         }
         if (fwrite(out.data, 1, out.len, stdout) != out.len) {
-            fprintf(stderr, "switchyard classify: cannot write the output: %s\n", strerror(errno));
+            if (errno != EPIPE) /* a reader that stopped (| head) is no error to report */
+                fprintf(stderr, "switchyard classify: cannot write the output: %s\n",
+                        strerror(errno));
             rc = 1;
             break;
         }
