@@ -933,7 +933,7 @@ done:
 
 /* ==== the model file =======================================================================
  * Little-endian throughout:
- *   "SYCLSMDL"  u32 version (1)  u64 payload length P
+ *   "SYCLSMDL"  u32 version (2)  u64 payload length P
  *   payload (P bytes):
  *     u32 features, u32 hash bits, u32 char min, u32 char max, u32 epochs, u32 rows, u64 seed
  *     u32 labels L; L × { u32 name length, name bytes, f32 bias, f32 base rate }
@@ -941,7 +941,9 @@ done:
  *   u64 FNV-1a 64 of every byte before it */
 
 #define MAGIC "SYCLSMDL"
-#define FORMAT_VERSION 1u
+/* 2: character n-grams and all slots hashed by one multiply (Fibonacci hashing). Version 1
+ * files (the first cut, a two-multiply mixer) index other slots: refused, not mispredicted. */
+#define FORMAT_VERSION 2u
 #define HEADER_LEN 20 /* magic, version, payload length */
 
 static uint64_t fnv1a64(const unsigned char *p, size_t len)

@@ -263,9 +263,14 @@ TEST(loader_rejects_every_bad_file)
     CHECK_CONTAINS(err, "bad magic");
 
     memcpy(b, buf, len);
-    b[8] = 2; /* version 2 */
+    b[8] = 3; /* a future version */
     CHECK(load(b, len, err, sizeof err) == SY_EINVAL);
-    CHECK_CONTAINS(err, "unsupported format version 2");
+    CHECK_CONTAINS(err, "unsupported format version 3 (this build reads 2)");
+    memcpy(b, buf, len);
+    b[8] = 1; /* the first cut's hashing: refused rather than mispredicting */
+    reseal(b, len);
+    CHECK(load(b, len, err, sizeof err) == SY_EINVAL);
+    CHECK_CONTAINS(err, "unsupported format version 1");
 
     /* truncated anywhere: in the magic, the header, the payload, the checksum */
     const size_t cuts[] = {3, 8, 12, 19, 20, 40, len / 2, len - 9, len - 8, len - 1};
