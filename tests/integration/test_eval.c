@@ -1,0 +1,329 @@
+/* test_eval.c — `switchyard eval` and `switchyard replay` through the real binary, and shadow
+ * policies through a real gateway: numbers checked on a hand-made data set whose answers are
+ * known exactly (README "Evaluating a policy"). Usage: test_eval SWITCHYARD MOCK */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sy_itest.h"
+#include "sy_test.h"
+
+static const char *g_bin, *g_mock_bin;
+static char g_dir[512];
+
+/* Ten rows, two models. strong is right on 1-9, weak on 1-5; row 10 nobody. meta.level: 1 on
+ * rows 1-5, 3 on 6-9, 2 on row 10. Costs 0.01 / 0.001 from the data (100 input tokens),
+ * latency 1000 / 100 ms. */
+static void write_data(void)
+{
+    char rows[8192] = "", line[600];
+    for (int i = 1; i <= 10; i++) {
+        int s = i <= 9, w = i <= 5, level = i <= 5 ? 1 : i <= 9 ? 3 : 2;
+        snprintf(line, sizeof line,
+                 "{\"id\":\"r%d\",\"prompt\":\"question %d\",\"task\":\"%s/x\",\"meta\":{\"level\":%d},"
+                 "\"scores\":{\"strong\":%d,\"weak\":%d},\"cost\":{\"strong\":0.01,\"weak\":0.001},"
+                 "\"tokens\":{\"input\":100,\"output\":{\"strong\":0,\"weak\":0}},"
+                 "\"latency\":{\"strong\":1000,\"weak\":100}}\n",
+                 i, i, i <= 5 ? "easy" : "hard", level, s, w);
+        strcat(rows, line);
+    }
+    sy_it_write_file(g_dir, "data.jsonl", rows, NULL, 0);
+    sy_it_write_file(g_dir, "level.lua",
+                     "local sy = require 'switchyard'\n"
+                     "return { name = 'level', options = { cut = 2 },\n"
+                     "  route = function(req, ctx, opt)\n"
+                     "    if (tonumber(req.meta.level) or 0) >= opt.cut then return sy.pick('strong', 'hard') end\n"
+                     "    return sy.pick('weak', 'easy')\n"
+                     "  end }\n",
+                     NULL, 0);
+    sy_it_write_file(g_dir, "cascade.lua",
+                     "local sy = require 'switchyard'\n"
+                     "return { route = function(req) return sy.cascade{ 'weak', 'strong' } end }\n",
+                     NULL, 0);
+    sy_it_write_file(g_dir, "third.lua",
+                     "local sy = require 'switchyard'\n"
+                     "return { route = function(req) return sy.pick('other') end }\n", NULL, 0);
+    sy_it_write_file(g_dir, "config.lua",
+                     "provider { id = 'sim', kind = 'sim' }\n"
+                     "model { id = 'strong', provider = 'sim', price = { input = 0.1, output = 0.1 },"
+                     " context_window = 100000 }\n"
+                     "model { id = 'weak', provider = 'sim', price = { input = 0.01, output = 0.01 },"
+                     " context_window = 100000 }\n"
+                     "model { id = 'other', provider = 'sim', context_window = 100000 }\n"
+                     "route { name = 'level', policy = 'level.lua', default = 'strong' }\n"
+                     "route { name = 'cascade', policy = 'cascade.lua', default = 'strong' }\n"
+                     "route { name = 'third', policy = 'third.lua', default = 'strong' }\n",
+                     NULL, 0);
+}
+
+/* Runs the binary with args (NULL-ended) from the test dir; stdout to out.txt, stderr to
+ * err.txt. Returns the exit code; *out / *err get the files' text (malloc'd). */
+static int run(char **out, char **err, const char *const *args)
+{
+    char cmd[4096];
+    int n = snprintf(cmd, sizeof cmd, "cd '%s' && '%s'", g_dir, g_bin);
+    for (int i = 0; args[i]; i++) n += snprintf(cmd + n, sizeof cmd - (size_t)n, " '%s'", args[i]);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " >out.txt 2>err.txt");
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    sy_proc p = {0};
+    if (sy_proc_spawn(&p, argv, NULL, 0, NULL) != 0) return -1;
+    sy_proc_wait(&p, 60000);
+    int code = sy_proc_stop(&p, 1000);
+    char path[700];
+    snprintf(path, sizeof path, "%s/out.txt", g_dir);
+    *out = sy_it_read_file(path, NULL);
+    snprintf(path, sizeof path, "%s/err.txt", g_dir);
+    *err = sy_it_read_file(path, NULL);
+    return code;
+}
+
+static cJSON *run_json(const char *const *args, int *code)
+{
+    char *out, *err;
+    *code = run(&out, &err, args);
+    cJSON *j = out ? cJSON_Parse(out) : NULL;
+    if (!j) fprintf(stderr, "eval output is not JSON:\n%s\n%s\n", out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+    return j;
+}
+
+static const cJSON *approach(const cJSON *j, int i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(j, "approaches"), i);
+}
+
+#define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
+
+TEST(eval_numbers_on_a_known_data_set)
+{
+    int code;
+    const char *args[] = {"eval", "--config", "config.lua", "--route", "level", "--data",
+                          "data.jsonl", "--json", "--decisions", "dec.jsonl", NULL};
+    cJSON *j = run_json(args, &code);
+    CHECK(code == 0);
+    if (!j) return;
+    CHECK(sy_json_num(j, "rows", 0) == 10);
+    const cJSON *pol = approach(j, 0), *st = approach(j, 1), *wk = approach(j, 2),
+                *rnd = approach(j, 3), *orc = approach(j, 4);
+    CHECK_STR(sy_json_str(pol, "approach"), "policy");
+    /* cut 2: rows 6-10 to strong; quality 9/10, cost 5 x 0.01 + 5 x 0.001 */
+    CHECK(NEAR(sy_json_num(pol, "quality", 0), 0.9));
+    CHECK(NEAR(sy_json_num(pol, "cost_usd", 0), 0.055));
+    CHECK(NEAR(sy_json_num(pol, "share.strong", 0), 0.5));
+    CHECK(NEAR(sy_json_num(pol, "cost_per_1k_tokens", 0), 0.055));
+    CHECK(sy_json_num(pol, "p95_latency_ms", 0) == 1000);
+    CHECK(NEAR(sy_json_num(pol, "quality_by_group.easy", 0), 1.0));
+    CHECK(NEAR(sy_json_num(pol, "quality_by_group.hard", 0), 0.8));
+    CHECK_STR(sy_json_str(st, "approach"), "always strong");
+    CHECK(NEAR(sy_json_num(st, "quality", 0), 0.9) && NEAR(sy_json_num(st, "cost_usd", 0), 0.1));
+    CHECK_STR(sy_json_str(wk, "approach"), "always weak");
+    CHECK(NEAR(sy_json_num(wk, "quality", 0), 0.5) && NEAR(sy_json_num(wk, "cost_usd", 0), 0.01));
+    CHECK(sy_json_num(wk, "p95_latency_ms", 0) == 100);
+    /* random at the policy's cost: p = (0.055 - 0.01) / (0.1 - 0.01) = 0.5 */
+    CHECK(NEAR(sy_json_num(rnd, "cost_usd", 0), 0.055));
+    CHECK(NEAR(sy_json_num(rnd, "quality", 0), 0.7));
+    /* oracle: weak on 1-5 and 10, strong on 6-9 */
+    CHECK(NEAR(sy_json_num(orc, "quality", 0), 0.9));
+    CHECK(NEAR(sy_json_num(orc, "cost_usd", 0), 0.046));
+    CHECK(NEAR(sy_json_num(j, "two_model.policy_pgr", 0), 1.0));
+    CHECK(NEAR(sy_json_num(j, "two_model.random.apgr", 0), 0.5));
+    CHECK(NEAR(sy_json_num(j, "two_model.random.cpt50", 0), 0.5));
+    CHECK(NEAR(sy_json_num(j, "two_model.random.cpt80", 0), 0.8));
+    /* the oracle's curve: PGR min(k, 4) / 4 at k/10 → area 0.8, CPT(50%) 0.2, CPT(80%) 0.32 */
+    CHECK(NEAR(sy_json_num(j, "two_model.oracle.apgr", 0), 0.8));
+    CHECK(NEAR(sy_json_num(j, "two_model.oracle.cpt50", 0), 0.2));
+    CHECK(NEAR(sy_json_num(j, "two_model.oracle.cpt80", 0), 0.32));
+    /* without a sweep the policy has a point, not a curve */
+    CHECK(cJSON_IsNull(sy_json_at(j, "two_model.policy.apgr")));
+    cJSON_Delete(j);
+    char path[700];
+    snprintf(path, sizeof path, "%s/dec.jsonl", g_dir);
+    char *dec = sy_it_read_file(path, NULL);
+    CHECK(dec != NULL);
+    int lines = 0;
+    for (const char *p = dec; p && *p; p++) lines += *p == '\n';
+    CHECK(lines == 10);
+    CHECK_CONTAINS(dec, "{\"id\":\"r6\",\"model\":\"strong\",\"kind\":\"pick\",\"chain\":[\"strong\"],"
+                        "\"reason\":\"hard\"");
+    CHECK_CONTAINS(dec, "{\"id\":\"r1\",\"model\":\"weak\"");
+    free(dec);
+}
+
+TEST(eval_sweep_curve_and_files)
+{
+    int code;
+    const char *args[] = {"eval", "--config", "config.lua", "--route", "level", "--data",
+                          "data.jsonl", "--json", "--sweep", "cut=1:4:1", "--sweep-out", "curve", NULL};
+    cJSON *j = run_json(args, &code);
+    CHECK(code == 0);
+    if (!j) return;
+    const cJSON *sw = cJSON_GetObjectItem(j, "sweep");
+    CHECK(cJSON_GetArraySize(sw) == 4);
+    CHECK(NEAR(sy_json_num(cJSON_GetArrayItem(sw, 0), "strong_share", -1), 1.0)); /* cut 1 */
+    CHECK(NEAR(sy_json_num(cJSON_GetArrayItem(sw, 2), "strong_share", -1), 0.4)); /* cut 3 */
+    CHECK(NEAR(sy_json_num(cJSON_GetArrayItem(sw, 3), "strong_share", -1), 0.0)); /* cut 4 */
+    /* points (0,0) (0.4,1) (0.5,1) (1,1): area 0.2 + 0.6 */
+    CHECK(NEAR(sy_json_num(j, "two_model.policy.apgr", 0), 0.8));
+    CHECK(NEAR(sy_json_num(j, "two_model.policy.cpt50", 0), 0.2));
+    CHECK(NEAR(sy_json_num(j, "two_model.policy.cpt80", 0), 0.32));
+    /* 95 % of 0.9 = 0.855, reached between always-weak (0.5, $0.01) and cut 3 (0.9, $0.046):
+     * $0.04195, 58.05 % below always-strong's $0.1 */
+    CHECK(NEAR(sy_json_num(j, "two_model.policy.cost_saved_at_95", 0), 0.5805));
+    cJSON_Delete(j);
+    char path[700];
+    snprintf(path, sizeof path, "%s/curve.csv", g_dir);
+    char *csv = sy_it_read_file(path, NULL);
+    CHECK_CONTAINS(csv, "cut,quality,cost_usd,cost_per_1k_tokens,p95_latency_ms,strong_share,pgr,"
+                        "share_strong,share_weak\n");
+    CHECK_CONTAINS(csv, "\n3,0.900000,0.04600000,0.04600000,1000.0,0.400000,1.000000,0.400000,0.600000\n");
+    free(csv);
+    snprintf(path, sizeof path, "%s/curve.svg", g_dir);
+    char *svg = sy_it_read_file(path, NULL);
+    CHECK(svg && strncmp(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"", 39) == 0);
+    CHECK_CONTAINS(svg, "<polyline");
+    CHECK_CONTAINS(svg, "always strong</text>");
+    CHECK_CONTAINS(svg, "</svg>\n");
+    free(svg);
+}
+
+TEST(eval_cascade_pays_for_every_step)
+{
+    int code;
+    const char *args[] = {"eval", "--config", "config.lua", "--route", "cascade", "--data",
+                          "data.jsonl", "--json", NULL};
+    cJSON *j = run_json(args, &code);
+    CHECK(code == 0);
+    if (!j) return;
+    const cJSON *pol = approach(j, 0);
+    CHECK(NEAR(sy_json_num(pol, "quality", 0), 0.9));
+    CHECK(NEAR(sy_json_num(pol, "cost_usd", 0), 0.06)); /* 5 x 0.001 + 5 x (0.001 + 0.01) */
+    CHECK(sy_json_num(j, "cascade_escalations", 0) == 5);
+    CHECK(sy_json_num(pol, "p95_latency_ms", 0) == 1100);
+    cJSON_Delete(j);
+}
+
+TEST(eval_text_report)
+{
+    char *out, *err;
+    const char *args[] = {"eval", "--config", "config.lua", "--route", "level", "--data",
+                          "data.jsonl", NULL};
+    CHECK(run(&out, &err, args) == 0);
+    CHECK_CONTAINS(out, "switchyard eval: route level on data.jsonl\nrows: 10\n");
+    CHECK_CONTAINS(out, "always strong");
+    CHECK_CONTAINS(out, "oracle");
+    CHECK_CONTAINS(out, "(a curve is needed: add --sweep OPTION=FROM:TO:STEP)");
+    CHECK(err && err[0] == '\0'); /* no progress bar when stderr is not a terminal */
+    free(out);
+    free(err);
+}
+
+TEST(eval_splits_and_contamination)
+{
+    /* of "r1".."r10" only r1 hashes into the test split (FNV-1a % 5 == 0, checked in Python) */
+    char rows[2048] = "", line[300];
+    for (int i = 1; i <= 10; i++) {
+        snprintf(line, sizeof line,
+                 "{\"id\":\"r%d\",\"prompt\":\"p\",\"scores\":{\"strong\":1,\"weak\":0}%s}\n", i,
+                 i == 2 ? ",\"contaminated\":true" : "");
+        strcat(rows, line);
+    }
+    sy_it_write_file(g_dir, "split.jsonl", rows, NULL, 0);
+    int code;
+    const char *test[] = {"eval", "--config", "config.lua", "--route", "level", "--data",
+                          "split.jsonl", "--json", "--split", "test", NULL};
+    cJSON *j = run_json(test, &code);
+    const char *train[] = {"eval", "--config", "config.lua", "--route", "level", "--data",
+                           "split.jsonl", "--json", "--split", "train", NULL};
+    cJSON *k = run_json(train, &code);
+    CHECK(j && k);
+    if (j && k) {
+        double a = sy_json_num(j, "rows", 0), b = sy_json_num(k, "rows", 0);
+        CHECK(a + b + sy_json_num(j, "left_out_contaminated", 0) +
+                  sy_json_num(k, "left_out_contaminated", 0) == 10);
+        CHECK(sy_json_num(j, "left_out_split", 0) == b + sy_json_num(k, "left_out_contaminated", 0));
+        CHECK(sy_json_num(j, "rows", 0) == 1);
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(k);
+}
+
+static void expect_error(const char *const *args, int want_code, const char *want)
+{
+    char *out, *err;
+    int code = run(&out, &err, args);
+    CHECK(code == want_code);
+    CHECK_CONTAINS(err, want);
+    if (code != want_code || !err || !strstr(err, want)) fprintf(stderr, "  (stderr: %s)\n", err);
+    free(out);
+    free(err);
+}
+
+TEST(eval_errors)
+{
+    sy_it_write_file(g_dir, "bad1.jsonl", "{\"prompt\":\"a\",\"scores\":{\"strong\":1}}\nnot json\n",
+                     NULL, 0);
+    sy_it_write_file(g_dir, "bad2.jsonl", "\n\n{\"prompt\":\"a\"}\n", NULL, 0);
+    sy_it_write_file(g_dir, "bad3.jsonl", "{\"prompt\":\"a\",\"scores\":{\"strong\":2}}\n", NULL, 0);
+    sy_it_write_file(g_dir, "bad4.jsonl", "{\"prompt\":\"a\",\"scores\":{\"gpt-9\":1}}\n", NULL, 0);
+    sy_it_write_file(g_dir, "bad5.jsonl",
+                     "{\"prompt\":\"a\",\"scores\":{\"strong\":1},\"cost\":{\"strong\":\"x\"}}\n", NULL, 0);
+    sy_it_write_file(g_dir, "empty.jsonl", "", NULL, 0);
+    const char *const base[] = {"eval", "--config", "config.lua", "--route"};
+#define EV(route, data, ...) {base[0], base[1], base[2], base[3], route, "--data", data, __VA_ARGS__ NULL}
+    const char *a1[] = EV("level", "bad1.jsonl", );
+    expect_error(a1, 2, "bad1.jsonl:2: not a JSON object");
+    const char *a2[] = EV("level", "bad2.jsonl", );
+    expect_error(a2, 2, "bad2.jsonl:3: scores: missing");
+    const char *a3[] = EV("level", "bad3.jsonl", );
+    expect_error(a3, 2, "bad3.jsonl:1: scores.strong: must be a number from 0 to 1");
+    const char *a4[] = EV("level", "bad4.jsonl", );
+    expect_error(a4, 2, "model \"gpt-9\" of the data is not in config.lua");
+    const char *a5[] = EV("level", "bad5.jsonl", );
+    expect_error(a5, 2, "bad5.jsonl:1: cost.strong: must be a number of USD");
+    const char *a6[] = EV("level", "empty.jsonl", );
+    expect_error(a6, 2, "empty.jsonl: no rows to evaluate");
+    const char *a7[] = EV("level", "missing.jsonl", );
+    expect_error(a7, 2, "missing.jsonl: cannot open");
+    const char *a8[] = EV("nope", "data.jsonl", );
+    expect_error(a8, 2, "no route named \"nope\" (routes: level cascade third)");
+    const char *a9[] = EV("third", "data.jsonl", );
+    expect_error(a9, 2, "data.jsonl:1: the policy chose \"other\", which this row has no score for");
+    const char *a10[] = EV("level", "data.jsonl", "--sweep", "cut=3:1:1", );
+    expect_error(a10, 2, "--sweep cut=3:1:1: needs FROM <= TO and a STEP above 0");
+    const char *a11[] = EV("level", "data.jsonl", "--sweep", "cut", );
+    expect_error(a11, 2, "--sweep: expected OPTION=FROM:TO:STEP");
+    const char *a12[] = EV("level", "data.jsonl", "--sweep", "nope=1:2:1", );
+    expect_error(a12, 1, "route[level].options.nope: unknown option (the policy has: cut)");
+    const char *a13[] = EV("level", "data.jsonl", "--split", "half", );
+    expect_error(a13, 2, "--split must be train, test or all");
+    const char *a14[] = {"eval", "--config", "config.lua", NULL};
+    expect_error(a14, 2, "needs --config, --route and --data");
+    const char *a15[] = EV("level", "data.jsonl", "--decisions", "/nonexistent/dir/d.jsonl", );
+    expect_error(a15, 2, "/nonexistent/dir/d.jsonl: cannot write");
+    const char *a16[] = EV("level", "data.jsonl", "--bogus", );
+    expect_error(a16, 2, "unknown option --bogus");
+#undef EV
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s SWITCHYARD MOCK\n", argv[0]);
+        return 2;
+    }
+    g_bin = argv[1];
+    g_mock_bin = argv[2];
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (sy_it_tmpdir(g_dir, sizeof g_dir) != 0) return 1;
+    write_data();
+    RUN(eval_numbers_on_a_known_data_set);
+    RUN(eval_sweep_curve_and_files);
+    RUN(eval_cascade_pays_for_every_step);
+    RUN(eval_text_report);
+    RUN(eval_splits_and_contamination);
+    RUN(eval_errors);
+    sy_it_rmtree(g_dir);
+    return sy_test_summary();
+}
