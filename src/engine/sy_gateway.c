@@ -77,6 +77,8 @@ typedef struct sy_call {
     const sy_route *route;       /* NULL for a direct model request */
     char policy_id[128];         /* "name@hash" of the route's policy when it decided */
     sy_decision dec;
+    sy_buf meta;                 /* request log on: the x-switchyard-* pairs, "name\0value\0" */
+    int nmeta;
     int next;                    /* index in dec.models of the next attempt */
     sy_slot slot[2];             /* [0] the chain's attempt, [1] a hedge racing it */
     struct event *hedge_ev;      /* hedge: fires after_ms into the first attempt */
@@ -143,6 +145,7 @@ static void call_free(sy_call *c)
     sy_buf_free(&c->body2);
     sy_buf_free(&c->retry_body);
     sy_buf_free(&c->answer_log);
+    sy_buf_free(&c->meta);
     if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
     sy_enforce_release(&c->enf, c->w->schemas);
     free(c->skipped);
@@ -155,6 +158,83 @@ static void start_next(sy_call *c);
 static int mslot(const sy_call *c, const sy_model *m)
 {
     return m && m->live ? (int)(m->live - c->w->eng->live) : -1;
+}
+
+/* What replay needs to run another policy on this request without its text: the prompt
+ * tokens as req.tokens counts them, max_tokens, the capabilities it needs, the client's routing
+ * metadata (body "metadata" and x-switchyard-* headers). Then the shadow policy's decision. */
+static void log_request_facts(sy_call *c, sy_buf *b)
+{
+    const sy_model *tm = c->route && c->route->default_model ? c->route->default_model
+                         : c->dec.n                           ? c->dec.models[0]
+                                                              : NULL;
+    sy_buf_puts(b, "\"request\":{");
+    if (tm)
+        sy_buf_printf(b, "\"prompt_tokens\":%ld,\"tokenizer\":\"%s\",",
+                      sy_tokens_request(&c->chat, tm->tok_kind), sy_tok_kind_name(tm->tok_kind));
+    long mt = sy_chat_max_tokens(&c->chat);
+    if (mt >= 0) sy_buf_printf(b, "\"max_tokens\":%ld,", mt);
+    sy_buf_printf(b, "\"messages\":%d", c->chat.nmessages);
+    if (c->chat.metadata.type == 'o' || c->nmeta) {
+        sy_buf_puts(b, ",\"meta\":{");
+        int k = 0;
+        if (c->chat.metadata.type == 'o') { /* the object's members, as the client sent them */
+            const char *in = c->chat.text + c->chat.metadata.val_off + 1;
+            size_t n = c->chat.metadata.val_len - 2;
+            while (n && strchr(" \t\r\n", in[0])) in++, n--;
+            while (n && strchr(" \t\r\n", in[n - 1])) n--;
+            sy_buf_append(b, in, n);
+            k = n > 0;
+        }
+        const char *p = c->meta.data;
+        for (int i = 0; i < c->nmeta; i++) {
+            const char *name = p, *value = p + strlen(p) + 1;
+            p = value + strlen(value) + 1;
+            if (k++) sy_buf_puts(b, ",");
+            sy_buf_json_str(b, name);
+            sy_buf_puts(b, ":");
+            sy_buf_json_str(b, value);
+        }
+        sy_buf_puts(b, "}");
+    }
+    sy_buf_puts(b, "},");
+    if (!c->route || !c->route->shadow_src) return;
+    sy_worker *w = c->w;
+    if (w->cfg != c->cfg) { /* reloaded meanwhile: the worker's VM is the new config's */
+        sy_buf_puts(b, "\"shadow\":{\"skipped\":\"config reloaded during the request\"},");
+        return;
+    }
+    /* the shadow decides now, after the response went out: it never delays the client */
+    const char *pairs[2 * MAX_META_HEADERS];
+    const char *p = c->meta.data;
+    for (int i = 0; i < c->nmeta && i < MAX_META_HEADERS; i++) {
+        pairs[2 * i] = p;
+        pairs[2 * i + 1] = p + strlen(p) + 1;
+        p = pairs[2 * i + 1] + strlen(pairs[2 * i + 1]) + 1;
+    }
+    sy_request_view view = {&c->chat, c->route->name, pairs, c->nmeta};
+    sy_decision d;
+    int rc = sy_policy_shadow(w->vm, c->route, &view, &d);
+    const char *id = sy_policy_shadow_id(w->vm, c->route);
+    sy_buf_puts(b, "\"shadow\":{\"policy\":");
+    sy_buf_json_str(b, id ? id : "?");
+    if (rc == SY_OK) {
+        static const char *const kinds[] = {"none", "pick", "chain", "cascade", "hedge"};
+        sy_buf_printf(b, ",\"kind\":\"%s\",\"model\":", d.kind >= 0 && d.kind <= 4 ? kinds[d.kind] : "?");
+        sy_buf_json_str(b, d.models[0]->id);
+        sy_buf_puts(b, ",\"chain\":[");
+        for (int i = 0; i < d.n; i++) {
+            if (i) sy_buf_puts(b, ",");
+            sy_buf_json_str(b, d.models[i]->id);
+        }
+        sy_buf_puts(b, "],\"reason\":");
+        sy_buf_json_str(b, d.reason);
+        sy_buf_printf(b, ",\"agrees\":%s", c->dec.n && d.models[0] == c->dec.models[0] ? "true" : "false");
+    } else {
+        sy_buf_puts(b, ",\"error\":");
+        sy_buf_json_str(b, d.error);
+    }
+    sy_buf_printf(b, ",\"eval_us\":%.1f},", d.eval_us);
 }
 
 /* The request is over: one count by route, answering model and status. */
@@ -186,7 +266,9 @@ static void log_result(sy_call *c)
         if (i) sy_buf_puts(&b, ",");
         sy_buf_json_str(&b, c->dec.models[i]->id);
     }
-    sy_buf_puts(&b, "]},\"attempts\":[");
+    sy_buf_puts(&b, "]},");
+    log_request_facts(c, &b);
+    sy_buf_puts(&b, "\"attempts\":[");
     for (int i = 0; i < c->ntries; i++) {
         const try_rec *t = &c->tries[i];
         sy_buf_puts(&b, i ? ",{\"model\":" : "{\"model\":");
@@ -1386,6 +1468,12 @@ static int decide(sy_call *c, const char *name)
     sy_request_view view = {&c->chat, name, pairs,
                             collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
     sy_policy_route(w->vm, c->route, &view, &c->dec);
+    if (w->eng->reqlog) /* kept for the log line (replay) and the shadow policy */
+        for (int i = 0; i < view.nmeta; i++) {
+            sy_buf_append(&c->meta, pairs[2 * i], strlen(pairs[2 * i]) + 1);
+            sy_buf_append(&c->meta, pairs[2 * i + 1], strlen(pairs[2 * i + 1]) + 1);
+            c->nmeta++;
+        }
     sy_met_policy_eval(w->met, c->dec.eval_us, c->dec.policy_failed);
     snprintf(c->policy_id, sizeof c->policy_id, "%s", sy_policy_id(w->vm, c->route));
     return 0;

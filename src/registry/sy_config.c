@@ -647,12 +647,52 @@ static char *read_file(const char *path, size_t *len, int *err)
     return text;
 }
 
+/* Reads a policy file named by key (relative to the config) and checks its syntax: nothing
+ * runs here, sy_policy loads it later. Problems are reported, and *src stays NULL. */
+static void read_policy(loader *ld, decl *d, const char *key, const char *name, char **path,
+                        char **src, size_t *len, char hash[13])
+{
+    char k[160];
+    keyname(k, sizeof k, d, key);
+    *path = join_path(ld->cfg->dir, name);
+    int err = 0;
+    *src = read_file(*path, len, &err);
+    if (!*src || err) {
+        problem(ld, NULL, d->line, k, "cannot read policy file %s: %s", *path,
+                strerror(err ? err : EIO));
+        free(*src);
+        *src = NULL;
+    } else if (*len > 0 && (*src)[0] == LUA_SIGNATURE[0]) {
+        /* never hand bytecode to the loader: malformed bytecode can crash the VM */
+        problem(ld, *path, 1, k, "bytecode policies are not allowed");
+        free(*src);
+        *src = NULL;
+    } else if (luaL_loadbuffer(ld->L, *src, *len, "=policy") != 0) {
+        /* Syntax only: reported even when other declarations are broken too, so one `check`
+         * lists every problem. */
+        const char *msg = lua_tostring(ld->L, -1);
+        const char *p = msg ? strstr(msg, ":") : NULL; /* "policy:LINE: message" */
+        if (p) {
+            long line = strtol(p + 1, NULL, 10);
+            const char *rest = strstr(p + 1, ": ");
+            problem(ld, *path, (int)line, k, "%s", rest ? rest + 2 : msg);
+        } else {
+            problem(ld, *path, 0, k, "%s", msg ? msg : "syntax error");
+        }
+        lua_pop(ld->L, 1);
+    } else {
+        lua_pop(ld->L, 1);
+        snprintf(hash, 13, "%012llx",
+                 (unsigned long long)(sy_hash64(*src, *len, 0) & 0xffffffffffffull));
+    }
+}
+
 static void load_route(loader *ld, decl *d, sy_route *r)
 {
     static const char *const known[] = {"name",     "policy",   "default",
                                         "budget_ms", "options", "truncate",
                                         "on_schema_failure", "stream_buffer", "retries",
-                                        "backoff", "reference", NULL};
+                                        "backoff", "reference", "shadow", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -664,41 +704,14 @@ static void load_route(loader *ld, decl *d, sy_route *r)
         keyname(k, sizeof k, d, "policy");
         problem(ld, NULL, d->line, k, "is required (a policy file)");
     }
-    if (policy) {
-        r->policy_path = join_path(cfg->dir, policy);
-        int err = 0;
-        r->policy_src = read_file(r->policy_path, &r->policy_len, &err);
-        if (!r->policy_src || err) {
-            keyname(k, sizeof k, d, "policy");
-            problem(ld, NULL, d->line, k, "cannot read policy file %s: %s", r->policy_path,
-                    strerror(err ? err : EIO));
-            free(r->policy_src);
-            r->policy_src = NULL;
-        } else if (r->policy_len > 0 && r->policy_src[0] == LUA_SIGNATURE[0]) {
-            /* never hand bytecode to the loader: malformed bytecode can crash the VM */
-            keyname(k, sizeof k, d, "policy");
-            problem(ld, r->policy_path, 1, k, "bytecode policies are not allowed");
-        } else if (luaL_loadbuffer(ld->L, r->policy_src, r->policy_len, "=policy") != 0) {
-            /* Syntax only (nothing runs here): reported even when other declarations are
-             * broken too, so one `check` lists every problem. sy_policy runs it later. */
-            const char *msg = lua_tostring(ld->L, -1);
-            const char *p = msg ? strstr(msg, ":") : NULL; /* "policy:LINE: message" */
-            keyname(k, sizeof k, d, "policy");
-            if (p) {
-                long line = strtol(p + 1, NULL, 10);
-                const char *rest = strstr(p + 1, ": ");
-                problem(ld, r->policy_path, (int)line, k, "%s", rest ? rest + 2 : msg);
-            } else {
-                problem(ld, r->policy_path, 0, k, "%s", msg ? msg : "syntax error");
-            }
-            lua_pop(ld->L, 1);
-        } else {
-            lua_pop(ld->L, 1);
-            snprintf(r->policy_hash, sizeof r->policy_hash, "%012llx",
-                     (unsigned long long)(sy_hash64(r->policy_src, r->policy_len, 0) &
-                                          0xffffffffffffull));
-        }
-    }
+    if (policy)
+        read_policy(ld, d, "policy", policy, &r->policy_path, &r->policy_src, &r->policy_len,
+                    r->policy_hash);
+    char *shadow = NULL;
+    if (read_string(ld, d, "shadow", &shadow) == 1)
+        read_policy(ld, d, "shadow", shadow, &r->shadow_path, &r->shadow_src, &r->shadow_len,
+                    r->shadow_hash);
+    free(shadow);
     char *trunc = NULL;
     if (read_string(ld, d, "truncate", &trunc) == 1) {
         if (strcmp(trunc, "drop_oldest") == 0)
@@ -1031,6 +1044,8 @@ void sy_config_unref(sy_config *cfg)
         free(cfg->routes[i].name);
         free(cfg->routes[i].policy_path);
         free(cfg->routes[i].policy_src);
+        free(cfg->routes[i].shadow_path);
+        free(cfg->routes[i].shadow_src);
         free(cfg->routes[i].options_json);
     }
     free(cfg->providers);

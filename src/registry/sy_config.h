@@ -124,6 +124,10 @@ typedef struct sy_route {
     char *policy_src;        /* the policy text, read at load (hashed, reloaded as a unit) */
     size_t policy_len;
     char policy_hash[13];    /* short content hash, hex */
+    char *shadow_path;       /* a shadow policy: run after the response, logged, never executed */
+    char *shadow_src;
+    size_t shadow_len;
+    char shadow_hash[13];
     sy_model *default_model; /* used when the policy fails */
     int budget_us;           /* per call of route() */
     char *options_json;      /* the route's `options` table as JSON, or NULL */
