@@ -77,6 +77,7 @@ typedef struct sy_call {
     const sy_route *route;       /* NULL for a direct model request */
     char policy_id[128];         /* "name@hash" of the route's policy when it decided */
     sy_decision dec;
+    const sy_model *first_choice; /* the decision's first model, before context-window skips */
     sy_buf meta;                 /* request log on: the x-switchyard-* pairs, "name\0value\0" */
     int nmeta;
     int next;                    /* index in dec.models of the next attempt */
@@ -266,7 +267,12 @@ static void log_result(sy_call *c)
         if (i) sy_buf_puts(&b, ",");
         sy_buf_json_str(&b, c->dec.models[i]->id);
     }
-    sy_buf_puts(&b, "]},");
+    sy_buf_puts(&b, "]");
+    if (c->first_choice && (!c->dec.n || c->first_choice != c->dec.models[0])) {
+        sy_buf_puts(&b, ",\"first_choice\":"); /* the policy's, when context skipped it */
+        sy_buf_json_str(&b, c->first_choice->id);
+    }
+    sy_buf_puts(&b, "},");
     log_request_facts(c, &b);
     sy_buf_puts(&b, "\"attempts\":[");
     for (int i = 0; i < c->ntries; i++) {
@@ -1474,6 +1480,7 @@ static int decide(sy_call *c, const char *name)
             sy_buf_append(&c->meta, pairs[2 * i + 1], strlen(pairs[2 * i + 1]) + 1);
             c->nmeta++;
         }
+    c->first_choice = c->dec.models[0];
     sy_met_policy_eval(w->met, c->dec.eval_us, c->dec.policy_failed);
     snprintf(c->policy_id, sizeof c->policy_id, "%s", sy_policy_id(w->vm, c->route));
     return 0;

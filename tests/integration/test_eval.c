@@ -307,6 +307,216 @@ TEST(eval_errors)
 #undef EV
 }
 
+/* ---- shadow policies and replay, through a real gateway and a mock upstream */
+
+static const char *SHADOW_CFG =
+    "server { workers = 1, request_log = \"requests.jsonl\", log_content = true }\n"
+    "provider { id = \"m\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\" }\n"
+    "model { id = \"small\", provider = \"m\", upstream = \"mock-small\","
+    " price = { input = 0.001, output = 0.002 }, context_window = 1000 }\n"
+    "model { id = \"large\", provider = \"m\", upstream = \"mock-large\","
+    " price = { input = 0.01, output = 0.02 }, context_window = 100000 }\n"
+    "route { name = \"auto\", policy = \"live.lua\", shadow = \"shadow.lua\", default = \"large\" }\n";
+
+static const char *const SHADOW_FILES[] = {
+    "live.lua",
+    "local sy = require 'switchyard'\n"
+    "return { name = 'live', route = function(req)\n"
+    "  if req.meta.tier == 'big' then return sy.pick('large', 'tier') end\n"
+    "  return sy.chain{ 'small', 'large', reason = 'default' }\n"
+    "end }\n",
+    "shadow.lua",
+    "local sy = require 'switchyard'\n"
+    "return { name = 'candidate', route = function(req)\n"
+    "  if req.meta.tier == 'boom' then error('boom') end\n"
+    "  return sy.pick('large', 'shadow says large')\n"
+    "end }\n",
+    NULL};
+
+static int post_auto(sy_it_env *e, const char *content, const char *extra, const char *header)
+{
+    char url[160], body[4096];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", e->gw.base);
+    snprintf(body, sizeof body,
+             "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]%s}", content,
+             extra);
+    const char *headers[] = {header, NULL};
+    sy_resp r;
+    int st = sy_http_post(&r, url, body, header ? headers : NULL) == 0 ? r.status : -1;
+    sy_resp_free(&r);
+    return st;
+}
+
+static cJSON *log_line(char *log, int i)
+{
+    char *p = log;
+    for (int k = 0; k < i && p; k++) p = strchr(p, '\n'), p = p ? p + 1 : NULL;
+    if (!p) return NULL;
+    char *nl = strchr(p, '\n');
+    return cJSON_ParseWithLength(p, nl ? (size_t)(nl - p) : strlen(p));
+}
+
+TEST(shadow_decisions_are_logged_and_never_executed)
+{
+    sy_it_env e;
+    if (sy_it_env_start(&e, g_bin, g_mock_bin, SHADOW_CFG, SHADOW_FILES) != 0) {
+        CHECK(!"gateway started");
+        return;
+    }
+    char longtext[1300] = "";
+    for (int i = 0; i < 200; i++) strcat(longtext, "word ");
+    CHECK(post_auto(&e, "hi", "", NULL) == 200);
+    CHECK(post_auto(&e, "hello", ",\"max_tokens\":950", "x-switchyard-tier: big") == 200);
+    CHECK(post_auto(&e, "hey", ",\"metadata\":{\"tier\":\"boom\",\"team\":\"a\"}", NULL) == 200);
+    CHECK(post_auto(&e, longtext, ",\"max_tokens\":900", NULL) == 200);
+    /* the mock saw the real decisions only: small twice, large twice (tier, and the long one
+     * that does not fit small); the shadow's four "large" were never sent */
+    CHECK(sy_mock_model_count(&e.mock, "mock-small") == 2);
+    CHECK(sy_mock_model_count(&e.mock, "mock-large") == 2);
+    sy_gw_stop(&e.gw);
+    char path[700];
+    snprintf(path, sizeof path, "%s/requests.jsonl", e.dir);
+    char *log = sy_it_read_file(path, NULL);
+    CHECK(log != NULL);
+    cJSON *l[4];
+    for (int i = 0; i < 4; i++) l[i] = log ? log_line(log, i) : NULL;
+    CHECK(l[0] && l[1] && l[2] && l[3]);
+    if (l[0] && l[1] && l[2] && l[3]) {
+        CHECK_STR(sy_json_str(l[0], "model"), "small");
+        CHECK_STR(sy_json_str(l[0], "shadow.model"), "large");
+        CHECK_STR(sy_json_str(l[0], "shadow.reason"), "shadow says large");
+        CHECK_CONTAINS(sy_json_str(l[0], "shadow.policy"), "candidate@");
+        CHECK(cJSON_IsFalse(sy_json_at(l[0], "shadow.agrees")));
+        CHECK(sy_json_num(l[0], "request.prompt_tokens", 0) > 0);
+        CHECK(sy_json_num(l[0], "shadow.eval_us", -1) >= 0);
+        CHECK(cJSON_IsTrue(sy_json_at(l[1], "shadow.agrees")));
+        CHECK_STR(sy_json_str(l[1], "request.meta.tier"), "big");
+        CHECK(sy_json_num(l[1], "request.max_tokens", 0) == 950);
+        CHECK_CONTAINS(sy_json_str(l[2], "shadow.error"), "boom");
+        CHECK_STR(sy_json_str(l[2], "model"), "small"); /* the live decision stands */
+        CHECK_STR(sy_json_str(l[2], "request.meta.team"), "a");
+        CHECK_STR(sy_json_str(l[3], "model"), "large");
+        CHECK(sy_json_at(l[3], "skipped") != NULL);
+        CHECK_STR(sy_json_str(l[3], "decision.first_choice"), "small");
+        CHECK(sy_json_at(l[0], "decision.first_choice") == NULL);
+    }
+    for (int i = 0; i < 4; i++) cJSON_Delete(l[i]);
+
+    /* replay: the same traffic through candidates; every cost estimate recomputed here */
+    sy_it_write_file(e.dir, "large.lua",
+                     "local sy = require 'switchyard'\n"
+                     "return { name = 'all-large', route = function() return sy.pick('large') end }\n",
+                     NULL, 0);
+    sy_it_write_file(e.dir, "small.lua",
+                     "local sy = require 'switchyard'\n"
+                     "return { name = 'all-small', route = function(req)\n"
+                     "  if #req.text == 0 then error('no text') end\n"
+                     "  return sy.pick('small') end }\n",
+                     NULL, 0);
+    char cand[4096];
+    snprintf(cand, sizeof cand, SHADOW_CFG, 1);
+    char *rt = strstr(cand, "route {");
+    snprintf(rt, sizeof cand - (size_t)(rt - cand),
+             "route { name = \"auto\", policy = \"large.lua\", default = \"large\" }\n"
+             "route { name = \"cheap\", policy = \"small.lua\", default = \"large\" }\n");
+    sy_it_write_file(e.dir, "cand.lua", cand, NULL, 0);
+    snprintf(g_dir, sizeof g_dir, "%s", e.dir); /* run() works in g_dir */
+    int code;
+    const char *a1[] = {"replay", "--config", "cand.lua", "--route", "auto", "requests.jsonl",
+                        "--json", "--decisions", "replayed.jsonl", NULL};
+    cJSON *j = run_json(a1, &code);
+    CHECK(code == 0);
+    double want = 0;
+    for (int i = 0; i < 4 && log; i++) {
+        cJSON *x = log_line(log, i);
+        double p = sy_json_num(x, "request.prompt_tokens", 0), o = 0;
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItem(x, "attempts")) if (
+            strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a, "model")), sy_json_str(x, "model")) == 0)
+            o = sy_json_num(a, "tokens_out", 0);
+        want += (p * 0.01 + o * 0.02) / 1000;
+        cJSON_Delete(x);
+    }
+    if (j) {
+        CHECK(sy_json_num(j, "replayed", 0) == 4);
+        CHECK(sy_json_num(j, "with_text", 0) == 4);
+        CHECK(sy_json_num(j, "changed", 0) == 3);
+        CHECK(fabs(sy_json_num(j, "cost_usd.candidate_estimate", 0) - want) < 1e-9);
+        CHECK(sy_json_num(j, "cost_usd.candidate_estimate", 0) >
+              sy_json_num(j, "cost_usd.original_estimate", 0));
+        CHECK(sy_json_num(j, "context_violations.original", -1) == 1);
+        CHECK(sy_json_num(j, "context_violations.avoided", -1) == 1);
+        CHECK(sy_json_num(j, "context_violations.caused", -1) == 0);
+        CHECK_STR(sy_json_str(j, "transitions.0.from"), "small");
+        CHECK_STR(sy_json_str(j, "transitions.0.to"), "large");
+        CHECK(sy_json_num(j, "transitions.0.requests", 0) == 3);
+    }
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/replayed.jsonl", e.dir);
+    char *rep = sy_it_read_file(path, NULL);
+    CHECK_CONTAINS(rep, "\"original\":\"small\",\"candidate\":\"large\",\"chain\":[\"large\"]");
+    free(rep);
+
+    /* a log without text (server.log_content off): routed on metadata and token counts */
+    sy_it_write_file(e.dir, "notext.jsonl",
+                     "{\"request_id\":\"a\",\"route\":\"cheap\",\"decision\":{\"kind\":\"pick\","
+                     "\"chain\":[\"large\"]},\"request\":{\"prompt_tokens\":5000,\"messages\":1,"
+                     "\"meta\":{\"tier\":\"big\"}},\"attempts\":[],\"model\":\"large\",\"cost_usd\":0.05}\n"
+                     "{\"request_id\":\"b\",\"route\":null,\"model\":\"large\"}\n"
+                     "{\"request_id\":\"c\",\"route\":\"auto\",\"request\":{\"prompt_tokens\":3}}\n",
+                     NULL, 0);
+    const char *a2[] = {"replay", "--config", "cand.lua", "--route", "cheap", "notext.jsonl",
+                        "--json", NULL};
+    j = run_json(a2, &code);
+    CHECK(code == 0);
+    if (j) {
+        CHECK(sy_json_num(j, "replayed", 0) == 1);
+        CHECK(sy_json_num(j, "with_text", -1) == 0);
+        CHECK(sy_json_num(j, "other_routes", 0) == 1);
+        CHECK(sy_json_num(j, "not_replayable", 0) == 1);
+        /* small.lua errors on an empty text: the route's default (large) stands in */
+        CHECK(sy_json_num(j, "policy_failures", 0) == 1);
+        CHECK_STR(sy_json_str(j, "transitions.0.to"), "large");
+    }
+    cJSON_Delete(j);
+
+    /* errors */
+    sy_it_write_file(e.dir, "junk.jsonl", "{\"route\":\"auto\"}\nnot json\n", NULL, 0);
+    const char *b1[] = {"replay", "--config", "cand.lua", "--route", "auto", "junk.jsonl", NULL};
+    expect_error(b1, 2, "junk.jsonl:2: not a routing-result line");
+    const char *b2[] = {"replay", "--config", "cand.lua", "--route", "auto", "none.jsonl", NULL};
+    expect_error(b2, 2, "none.jsonl: cannot open");
+    const char *b3[] = {"replay", "--config", "cand.lua", "--route", "zzz", "requests.jsonl", NULL};
+    expect_error(b3, 2, "no route named \"zzz\" (routes: auto cheap)");
+    sy_it_write_file(e.dir, "other.jsonl", "{\"route\":\"elsewhere\"}\n", NULL, 0);
+    const char *b4[] = {"replay", "--config", "cand.lua", "--route", "auto", "other.jsonl", NULL};
+    expect_error(b4, 2, "other.jsonl: no request of route auto to replay (1 lines: 1 of other routes");
+    const char *b5[] = {"replay", "--config", "cand.lua", "requests.jsonl", NULL};
+    expect_error(b5, 2, "needs --config, --route and a routing-result log");
+    free(log);
+    CHECK(sy_it_env_stop(&e, NULL) == 0);
+}
+
+/* A shadow that does not load stops the config like a broken policy does. */
+TEST(broken_shadow_is_a_config_error)
+{
+    sy_it_write_file(g_dir, "bad_shadow.lua", "return { route = 42 }\n", NULL, 0);
+    sy_it_write_file(g_dir, "shadowcfg.lua",
+                     "provider { id = 'sim', kind = 'sim' }\n"
+                     "model { id = 'strong', provider = 'sim' }\n"
+                     "route { name = 'r', policy = 'level.lua', shadow = 'bad_shadow.lua', default = 'strong' }\n",
+                     NULL, 0);
+    sy_it_write_file(g_dir, "shadowcfg2.lua",
+                     "provider { id = 'sim', kind = 'sim' }\n"
+                     "model { id = 'strong', provider = 'sim' }\n"
+                     "route { name = 's', policy = 'level.lua', shadow = 'missing.lua', default = 'strong' }\n",
+                     NULL, 0);
+    const char *a[] = {"check", "shadowcfg.lua", NULL};
+    expect_error(a, 1, "route[r].shadow: the policy's table has no route function");
+    const char *b[] = {"check", "shadowcfg2.lua", NULL};
+    expect_error(b, 1, "shadowcfg2.lua:3: route[s].shadow: cannot read policy file");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -324,6 +534,10 @@ int main(int argc, char **argv)
     RUN(eval_text_report);
     RUN(eval_splits_and_contamination);
     RUN(eval_errors);
-    sy_it_rmtree(g_dir);
+    RUN(broken_shadow_is_a_config_error);
+    char keep[512];
+    snprintf(keep, sizeof keep, "%s", g_dir);
+    RUN(shadow_decisions_are_logged_and_never_executed);
+    sy_it_rmtree(keep);
     return sy_test_summary();
 }
