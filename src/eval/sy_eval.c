@@ -36,6 +36,7 @@ typedef struct ev_row {
     char *req;              /* the Chat Completions request the policy sees */
     size_t req_len;
     double *q, *cost, *tok, *lat; /* per label; q NAN when the row has no score for it */
+    double *tin, *tout;     /* input and output tokens per label (tok = their sum) */
 } ev_row;
 
 typedef struct ev_data {
@@ -177,11 +178,13 @@ static int read_row(ev_data *d, const sy_eval_opts *o, cJSON *obj, int line, sy_
         free(r->id);
         r->id = sy_strdup(num);
     }
-    r->q = malloc(4 * SY_EVAL_MAX_LABELS * sizeof(double));
+    r->q = malloc(6 * SY_EVAL_MAX_LABELS * sizeof(double));
     if (!r->q) DATA_ERR("out of memory\n");
     r->cost = r->q + SY_EVAL_MAX_LABELS;
     r->tok = r->cost + SY_EVAL_MAX_LABELS;
     r->lat = r->tok + SY_EVAL_MAX_LABELS;
+    r->tin = r->lat + SY_EVAL_MAX_LABELS;
+    r->tout = r->tin + SY_EVAL_MAX_LABELS;
     const cJSON *cost = cJSON_GetObjectItemCaseSensitive(obj, "cost");
     const cJSON *toks = cJSON_GetObjectItemCaseSensitive(obj, "tokens");
     const cJSON *lat = cJSON_GetObjectItemCaseSensitive(obj, "latency");
@@ -192,7 +195,7 @@ static int read_row(ev_data *d, const sy_eval_opts *o, cJSON *obj, int line, sy_
     if (cost && !cJSON_IsObject(cost)) DATA_ERR("cost: must be an object of model name: USD\n");
     if (lat && !cJSON_IsObject(lat)) DATA_ERR("latency: must be an object of model name: ms\n");
     for (int i = 0; i < SY_EVAL_MAX_LABELS; i++) {
-        r->q[i] = r->cost[i] = r->tok[i] = r->lat[i] = NAN;
+        r->q[i] = r->cost[i] = r->tok[i] = r->lat[i] = r->tin[i] = r->tout[i] = NAN;
         if (i >= d->nl) continue;
         const char *l = d->labels[i];
         double v, out = NAN;
@@ -206,7 +209,8 @@ static int read_row(ev_data *d, const sy_eval_opts *o, cJSON *obj, int line, sy_
         else if (cJSON_IsNumber(tout))
             out = tout->valuedouble;
         v = tin ? tin->valuedouble : NAN;
-        r->tok[i] = v + (out == out ? out : 0);
+        r->tin[i] = v;
+        r->tout[i] = out == out ? out : 0;
     }
     const cJSON *group = cJSON_GetObjectItemCaseSensitive(obj, "group");
     const cJSON *task = cJSON_GetObjectItemCaseSensitive(obj, "task");
@@ -297,8 +301,8 @@ static int data_bind(ev_data *d, const sy_config *cfg, sy_buf *err)
     return rc;
 }
 
-/* Cost, tokens and latency a row's data lacks, from the registry: tokens by the model's own
- * tokenizer (no output), cost by its prices, latency drawn from its latency profile (a log-
+/* Cost, tokens and latency a row's data lacks, from the registry: input tokens by the model's
+ * own tokenizer (output tokens are 0 unless the data gives them), cost by its prices, latency drawn from its latency profile (a log-
  * normal through p50 and p95, the same draw for the same row and model every run). */
 static void data_fill(ev_data *d, uint64_t seed)
 {
@@ -309,11 +313,13 @@ static void data_fill(ev_data *d, uint64_t seed)
         int parsed = -1;
         for (int i = 0; i < d->nl; i++) {
             const sy_model *m = d->models[i];
-            if (row->tok[i] != row->tok[i]) {
+            if (row->tin[i] != row->tin[i]) {
                 if (parsed < 0) parsed = sy_chat_parse(&chat, row->req, row->req_len, &ce) == 0;
-                row->tok[i] = parsed ? (double)sy_tokens_request(&chat, m->tok_kind) : 0;
+                row->tin[i] = parsed ? (double)sy_tokens_request(&chat, m->tok_kind) : 0;
             }
-            if (row->cost[i] != row->cost[i]) row->cost[i] = row->tok[i] * m->price_in / 1000.0;
+            row->tok[i] = row->tin[i] + row->tout[i];
+            if (row->cost[i] != row->cost[i])
+                row->cost[i] = (row->tin[i] * m->price_in + row->tout[i] * m->price_out) / 1000.0;
             if (row->lat[i] != row->lat[i] && m->lat_p50_ms > 0) {
                 double p95 = m->lat_p95_ms > m->lat_p50_ms ? m->lat_p95_ms : m->lat_p50_ms;
                 double sigma = log(p95 / m->lat_p50_ms) / 1.6448536;
