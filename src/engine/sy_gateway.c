@@ -78,8 +78,10 @@ typedef struct sy_call {
     char policy_id[128];         /* "name@hash" of the route's policy when it decided */
     sy_decision dec;
     const sy_model *first_choice; /* the decision's first model, before context-window skips */
-    sy_buf meta;                 /* request log on: the x-switchyard-* pairs, "name\0value\0" */
+    sy_buf meta;                 /* request log or shadow: the x-switchyard-* pairs, "n\0v\0" */
     int nmeta;
+    sy_decision shadow;          /* the shadow policy's decision (shadow_state 1 or 2) */
+    int shadow_state;            /* 0 none, 1 decided, 2 failed, 3 skipped (reloaded) */
     int next;                    /* index in dec.models of the next attempt */
     sy_slot slot[2];             /* [0] the chain's attempt, [1] a hedge racing it */
     struct event *hedge_ev;      /* hedge: fires after_ms into the first attempt */
@@ -199,43 +201,60 @@ static void log_request_facts(sy_call *c, sy_buf *b)
         sy_buf_puts(b, "}");
     }
     sy_buf_puts(b, "},");
-    if (!c->route || !c->route->shadow_src) return;
-    sy_worker *w = c->w;
-    if (w->cfg != c->cfg) { /* reloaded meanwhile: the worker's VM is the new config's */
-        sy_buf_puts(b, "\"shadow\":{\"skipped\":\"config reloaded during the request\"},");
+    if (!c->shadow_state) return;
+    sy_buf_puts(b, "\"shadow\":{");
+    if (c->shadow_state == 3) {
+        sy_buf_puts(b, "\"skipped\":\"config reloaded during the request\"},");
         return;
     }
-    /* the shadow decides now, after the response went out: it never delays the client */
+    const char *id = sy_policy_shadow_id(c->w->vm, c->route);
+    const sy_decision *d = &c->shadow;
+    sy_buf_puts(b, "\"policy\":");
+    sy_buf_json_str(b, id ? id : "?");
+    if (c->shadow_state == 1) {
+        static const char *const kinds[] = {"none", "pick", "chain", "cascade", "hedge"};
+        sy_buf_printf(b, ",\"kind\":\"%s\",\"model\":", d->kind >= 0 && d->kind <= 4 ? kinds[d->kind] : "?");
+        sy_buf_json_str(b, d->models[0]->id);
+        sy_buf_puts(b, ",\"chain\":[");
+        for (int i = 0; i < d->n; i++) {
+            if (i) sy_buf_puts(b, ",");
+            sy_buf_json_str(b, d->models[i]->id);
+        }
+        sy_buf_puts(b, "],\"reason\":");
+        sy_buf_json_str(b, d->reason);
+        sy_buf_printf(b, ",\"agrees\":%s", d->models[0] == c->first_choice ? "true" : "false");
+    } else {
+        sy_buf_puts(b, ",\"error\":");
+        sy_buf_json_str(b, d->error);
+    }
+    sy_buf_printf(b, ",\"eval_us\":%.1f},", d->eval_us);
+}
+
+/* The route's shadow policy decides now, after the response went out (it never delays the
+ * client), on the snapshot the request ran on; the live decision is untouched. */
+static void run_shadow(sy_call *c)
+{
+    sy_worker *w = c->w;
+    if (!c->route || !c->route->shadow_src || !c->status) return;
+    if (w->cfg != c->cfg) { /* reloaded meanwhile: the worker's VM is the new config's */
+        c->shadow_state = 3;
+        return;
+    }
     const char *pairs[2 * MAX_META_HEADERS];
     const char *p = c->meta.data;
-    for (int i = 0; i < c->nmeta && i < MAX_META_HEADERS; i++) {
+    int n = c->nmeta < MAX_META_HEADERS ? c->nmeta : MAX_META_HEADERS;
+    for (int i = 0; i < n; i++) {
         pairs[2 * i] = p;
         pairs[2 * i + 1] = p + strlen(p) + 1;
         p = pairs[2 * i + 1] + strlen(pairs[2 * i + 1]) + 1;
     }
-    sy_request_view view = {&c->chat, c->route->name, pairs, c->nmeta};
-    sy_decision d;
-    int rc = sy_policy_shadow(w->vm, c->route, &view, &d);
-    const char *id = sy_policy_shadow_id(w->vm, c->route);
-    sy_buf_puts(b, "\"shadow\":{\"policy\":");
-    sy_buf_json_str(b, id ? id : "?");
-    if (rc == SY_OK) {
-        static const char *const kinds[] = {"none", "pick", "chain", "cascade", "hedge"};
-        sy_buf_printf(b, ",\"kind\":\"%s\",\"model\":", d.kind >= 0 && d.kind <= 4 ? kinds[d.kind] : "?");
-        sy_buf_json_str(b, d.models[0]->id);
-        sy_buf_puts(b, ",\"chain\":[");
-        for (int i = 0; i < d.n; i++) {
-            if (i) sy_buf_puts(b, ",");
-            sy_buf_json_str(b, d.models[i]->id);
-        }
-        sy_buf_puts(b, "],\"reason\":");
-        sy_buf_json_str(b, d.reason);
-        sy_buf_printf(b, ",\"agrees\":%s", c->dec.n && d.models[0] == c->dec.models[0] ? "true" : "false");
-    } else {
-        sy_buf_puts(b, ",\"error\":");
-        sy_buf_json_str(b, d.error);
-    }
-    sy_buf_printf(b, ",\"eval_us\":%.1f},", d.eval_us);
+    sy_request_view view = {&c->chat, c->route->name, pairs, n};
+    int rc = sy_policy_shadow(w->vm, c->route, &view, &c->shadow);
+    if (rc == SY_ENOTFOUND) return;
+    c->shadow_state = rc == SY_OK ? 1 : 2;
+    if (w->met)
+        atomic_fetch_add_explicit(&w->met->shadow[rc != SY_OK ? 2 : c->shadow.models[0] == c->first_choice ? 0 : 1],
+                                  1, memory_order_relaxed);
 }
 
 /* The request is over: one count by route, answering model and status. */
@@ -347,6 +366,7 @@ static void log_result(sy_call *c)
 
 static void count_request(sy_call *c)
 {
+    run_shadow(c);
     if (c->status && c->w->eng->reqlog) log_result(c);
     sy_metrics *mt = c->w->met;
     if (!mt) return;
@@ -1474,7 +1494,7 @@ static int decide(sy_call *c, const char *name)
     sy_request_view view = {&c->chat, name, pairs,
                             collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
     sy_policy_route(w->vm, c->route, &view, &c->dec);
-    if (w->eng->reqlog) /* kept for the log line (replay) and the shadow policy */
+    if (w->eng->reqlog || c->route->shadow_src) /* for the log line and the shadow policy */
         for (int i = 0; i < view.nmeta; i++) {
             sy_buf_append(&c->meta, pairs[2 * i], strlen(pairs[2 * i]) + 1);
             sy_buf_append(&c->meta, pairs[2 * i + 1], strlen(pairs[2 * i + 1]) + 1);

@@ -98,6 +98,22 @@ int sy_tokens_count_chat(const char *encoding, const char *json, size_t len, lon
  * SY_EIO (unreadable) or SY_EINVAL (no routing-result lines) with a message in err. */
 int sy_report(const char *log_path, FILE *out, char *err, size_t errlen);
 
+/* ---- classifiers --------------------------------------------------------------------------
+ * A text classifier made by `switchyard train`: for each model it was trained on (its labels),
+ * the probability that the model answers a prompt well. Immutable once loaded: one classifier
+ * may be shared by any number of threads. */
+typedef struct sy_classifier sy_classifier;
+/* SY_EIO (unreadable) or SY_EINVAL (not a valid model file: the message says what) with a
+ * message in err. */
+int sy_classifier_load(sy_classifier **out, const char *path, char *err, size_t errlen);
+void sy_classifier_free(sy_classifier *c);
+int sy_classifier_nlabels(const sy_classifier *c);
+const char *sy_classifier_label(const sy_classifier *c, int i);
+/* Fills probs[0..nlabels-1]; returns nlabels, or a negative SY_E* code. The text is read for
+ * the call only. */
+int sy_classifier_predict(const sy_classifier *c, const char *text, size_t len, double *probs,
+                          int nprobs);
+
 #ifdef __cplusplus
 }
 #endif

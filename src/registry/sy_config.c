@@ -5,6 +5,7 @@
  * the line it was made on, so every problem is reported as "file:line: key: message", like
  * `nginx -t`. Validation collects every problem instead of stopping at the first. */
 #include "registry/sy_config.h"
+#include "switchyard.h"
 
 #include "core/sy_url.h"
 #include "tokens/sy_tokens.h"
@@ -81,7 +82,7 @@ static void push_config_env(lua_State *L, int decls_idx)
                                          "pcall",  "select", "tonumber", "tostring", "type",
                                          "unpack", NULL};
     static const char *libs[] = {"string", "table", "math", NULL};
-    static const char *kinds[] = {"server", "provider", "model", "route", NULL};
+    static const char *kinds[] = {"server", "provider", "model", "route", "classifier", NULL};
 
     lua_createtable(L, 0, 24); /* env */
     for (int i = 0; base_allowed[i]; i++) {
@@ -929,6 +930,82 @@ static void each_server(loader *ld, decl *d, int i)
     load_server(ld, d);
 }
 
+/* classifier { id = "difficulty", path = "model.bin", models = { large = "gpt-4" } }: the
+ * file is loaded now (a reload loads it again); each label of the model file maps to the
+ * registry model named in `models`, else to the model whose id or upstream name is the label. */
+static void load_classifier(loader *ld, decl *d, sy_classifier_cfg *c)
+{
+    static const char *const known[] = {"id", "path", "models", NULL};
+    char k[160], *path = NULL, err[512];
+    c->line = d->line;
+    c->file = ld->file;
+    check_known_keys(ld, d, known);
+    keyname(k, sizeof k, d, "path");
+    if (read_string(ld, d, "path", &path) == 0) problem(ld, NULL, d->line, k, "is required (a file made by switchyard train)");
+    if (!path) return;
+    c->path = join_path(ld->cfg->dir, path);
+    free(path);
+    int rc = sy_classifier_load(&c->cls, c->path, err, sizeof err);
+    if (rc != SY_OK) {
+        problem(ld, NULL, d->line, k, "%s", err);
+        return;
+    }
+    c->nlabels = sy_classifier_nlabels(c->cls);
+    if (c->nlabels > SY_CLASSIFIER_MAX_LABELS) {
+        problem(ld, NULL, d->line, k, "%d models in the file, at most %d", c->nlabels,
+                SY_CLASSIFIER_MAX_LABELS);
+        return;
+    }
+    for (int i = 0; i < c->nlabels; i++) {
+        const char *label = sy_classifier_label(c->cls, i);
+        const sy_model *m = sy_config_model(ld->cfg, label);
+        for (int j = 0; !m && j < ld->cfg->nmodels; j++)
+            if (ld->cfg->models[j].upstream && strcmp(ld->cfg->models[j].upstream, label) == 0)
+                m = &ld->cfg->models[j];
+        c->model_of[i] = m;
+    }
+    decl sub;
+    char kb[160];
+    if (open_sub(ld, d, "models", &sub, kb, sizeof kb) == 1) {
+        lua_State *L = ld->L;
+        lua_pushnil(L);
+        while (lua_next(L, sub.tidx)) {
+            const char *mid = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            const char *label = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            const sy_model *m = mid ? sy_config_model(ld->cfg, mid) : NULL;
+            int li = -1;
+            for (int i = 0; label && i < c->nlabels; i++)
+                if (strcmp(sy_classifier_label(c->cls, i), label) == 0) li = i;
+            if (!mid || !label)
+                problem(ld, NULL, d->line, kb, "must map model ids to the file's labels (strings)");
+            else if (!m)
+                problem(ld, NULL, d->line, kb, "unknown model \"%s\"", mid);
+            else if (li < 0) {
+                sy_buf b;
+                sy_buf_init(&b);
+                for (int i = 0; i < c->nlabels; i++)
+                    sy_buf_printf(&b, "%s\"%s\"", i ? ", " : "", sy_classifier_label(c->cls, i));
+                problem(ld, NULL, d->line, kb, "%s: no label \"%s\" in %s (it has: %s)", mid, label,
+                        c->path, b.data ? b.data : "");
+                sy_buf_free(&b);
+            } else
+                c->model_of[li] = m;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static void each_classifier(loader *ld, decl *d, int i)
+{
+    sy_classifier_cfg *c = &ld->cfg->classifiers[i];
+    char **seen = calloc((size_t)i + 1, sizeof *seen);
+    for (int j = 0; seen && j < i; j++) seen[j] = ld->cfg->classifiers[j].id;
+    c->id = read_id(ld, d, "id", seen, i);
+    free(seen);
+    load_classifier(ld, d, c);
+}
+
 int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
 {
     loader ld = {0};
@@ -984,14 +1061,17 @@ int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
     cfg->nproviders = count_kind(L, decls, "provider");
     cfg->nmodels = count_kind(L, decls, "model");
     cfg->nroutes = count_kind(L, decls, "route");
+    cfg->nclassifiers = count_kind(L, decls, "classifier");
+    cfg->classifiers = calloc((size_t)cfg->nclassifiers + 1, sizeof *cfg->classifiers);
     cfg->providers = calloc((size_t)cfg->nproviders + 1, sizeof *cfg->providers);
     cfg->models = calloc((size_t)cfg->nmodels + 1, sizeof *cfg->models);
     cfg->routes = calloc((size_t)cfg->nroutes + 1, sizeof *cfg->routes);
-    if (!cfg->providers || !cfg->models || !cfg->routes) goto oom;
+    if (!cfg->providers || !cfg->models || !cfg->routes || !cfg->classifiers) goto oom;
     each_decl(&ld, decls, "server", each_server);
     each_decl(&ld, decls, "provider", each_provider);
     each_decl(&ld, decls, "model", each_model);
     each_decl(&ld, decls, "route", each_route);
+    each_decl(&ld, decls, "classifier", each_classifier);
     if (cfg->nmodels == 0) problem(&ld, path, 1, "model", "the config declares no model");
     if (ld.errors) goto fail;
 
@@ -1048,6 +1128,12 @@ void sy_config_unref(sy_config *cfg)
         free(cfg->routes[i].shadow_src);
         free(cfg->routes[i].options_json);
     }
+    for (int i = 0; i < cfg->nclassifiers; i++) {
+        free(cfg->classifiers[i].id);
+        free(cfg->classifiers[i].path);
+        sy_classifier_free(cfg->classifiers[i].cls);
+    }
+    free(cfg->classifiers);
     free(cfg->providers);
     free(cfg->models);
     free(cfg->routes);
@@ -1068,6 +1154,14 @@ const sy_model *sy_config_model(const sy_config *cfg, const char *id)
 {
     for (int i = 0; i < cfg->nmodels; i++)
         if (cfg->models[i].id && strcmp(cfg->models[i].id, id) == 0) return &cfg->models[i];
+    return NULL;
+}
+
+const sy_classifier_cfg *sy_config_classifier(const sy_config *cfg, const char *id)
+{
+    for (int i = 0; i < cfg->nclassifiers; i++)
+        if (cfg->classifiers[i].id && strcmp(cfg->classifiers[i].id, id) == 0)
+            return &cfg->classifiers[i];
     return NULL;
 }
 
