@@ -1,7 +1,6 @@
-/* sy_main.c — the `switchyard` command: serve, check, route, tokens, validate, report,
- * version. Uses
- * switchyard.h only (and the one prototype of sy_schema_cli); signal handling lives here, not
- * in the library. */
+/* sy_main.c — the `switchyard` command: serve, check, route, tokens, validate, report, train,
+ * classify, version. Uses switchyard.h only (and the prototypes of sy_schema_cli and
+ * sy_classify_cli); signal handling lives here, not in the library. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -13,6 +12,7 @@
 
 int sy_schema_cli(int argc, char **argv); /* src/schema/sy_schema.h (keeps cJSON.h out) */
 int sy_eval_cli(int argc, char **argv);   /* src/eval/sy_eval_cli.c: eval, replay */
+int sy_classify_cli(int argc, char **argv); /* src/classify/sy_classify.h */
 
 static sy_engine *g_serving; /* the engine a signal stops (CLI only, never the library) */
 
@@ -39,6 +39,11 @@ static void usage(FILE *f)
             "  replay --config FILE --route NAME LOG.jsonl\n"
             "                        what a candidate policy would have done to logged traffic\n"
             "  report LOG.jsonl      summarise a routing-result log (server.request_log) per model\n"
+            "  train --data FILE.jsonl --out MODEL.bin [--split train|test|all]\n"
+            "        [--features default|words2] [--epochs N] [--seed N] [--bits N] [--quiet]\n"
+            "                        train the prompt classifier on routing data (per-model scores)\n"
+            "  classify --model MODEL.bin [--split train|test|all] [FILE.jsonl|-]\n"
+            "                        print each prompt's per-model probabilities, one JSON line each\n"
             "  version               print the version\n");
 }
 
@@ -280,6 +285,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "tokens") == 0) return cmd_tokens(argc, argv);
     if (strcmp(cmd, "eval") == 0 || strcmp(cmd, "replay") == 0)
         return sy_eval_cli(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0 || strcmp(cmd, "classify") == 0)
+        return sy_classify_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) {
         if (argc != 3) {
             fprintf(stderr, "switchyard: report needs one routing-result log (LOG.jsonl)\n");

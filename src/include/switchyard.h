@@ -98,19 +98,26 @@ int sy_tokens_count_chat(const char *encoding, const char *json, size_t len, lon
  * SY_EIO (unreadable) or SY_EINVAL (no routing-result lines) with a message in err. */
 int sy_report(const char *log_path, FILE *out, char *err, size_t errlen);
 
-/* ---- classifiers --------------------------------------------------------------------------
- * A text classifier made by `switchyard train`: for each model it was trained on (its labels),
- * the probability that the model answers a prompt well. Immutable once loaded: one classifier
- * may be shared by any number of threads. */
+/* ---- classifiers ------------------------------------------------------------------------
+ * A prompt classifier predicts, per model, the probability that the model answers a prompt
+ * well (README "Classifier"; trained by `switchyard train`). A loaded classifier is immutable:
+ * any number of threads may call sy_classifier_predict on one at once. Prediction reads the
+ * prompt during the call only (stack buffers, no allocation, nothing kept). */
 typedef struct sy_classifier sy_classifier;
-/* SY_EIO (unreadable) or SY_EINVAL (not a valid model file: the message says what) with a
- * message in err. */
+
+/* Loads a model file. SY_EIO: unreadable; SY_EINVAL: not a valid model file, and err says
+ * what (bad magic, unsupported version, truncated, checksum mismatch, bad sizes); SY_ENOMEM.
+ * *out is NULL on failure. */
 int sy_classifier_load(sy_classifier **out, const char *path, char *err, size_t errlen);
 void sy_classifier_free(sy_classifier *c);
+/* The number of labels (models), 1..16. */
 int sy_classifier_nlabels(const sy_classifier *c);
+/* Label i: a model name from the training data (borrowed, valid until the classifier is
+ * freed); NULL when i is out of range. */
 const char *sy_classifier_label(const sy_classifier *c, int i);
-/* Fills probs[0..nlabels-1]; returns nlabels, or a negative SY_E* code. The text is read for
- * the call only. */
+/* Fills probs[0..nlabels-1] with P(model i answers text well), in label order. text is len
+ * bytes (any bytes; need not be NUL-terminated). Returns nlabels, or SY_EINVAL (NULL
+ * classifier or probs, nprobs < nlabels, text NULL with len > 0). */
 int sy_classifier_predict(const sy_classifier *c, const char *text, size_t len, double *probs,
                           int nprobs);
 

@@ -517,6 +517,126 @@ TEST(broken_shadow_is_a_config_error)
     expect_error(b, 1, "shadowcfg2.lua:3: route[s].shadow: cannot read policy file");
 }
 
+/* ---- classifiers in the config: load errors, and hot reload with the snapshot */
+
+static void write_train_data(const char *name, const char *easy_word)
+{
+    char rows[8192] = "", line[300];
+    for (int i = 0; i < 40; i++) {
+        int hard = i % 2;
+        snprintf(line, sizeof line,
+                 "{\"id\":\"t%d\",\"prompt\":\"%s question number %d\",\"scores\":{\"strong\":1,\"weak\":%d}}\n",
+                 i, hard ? "integral" : easy_word, i, hard ? 0 : 1);
+        strcat(rows, line);
+    }
+    sy_it_write_file(g_dir, name, rows, NULL, 0);
+}
+
+static char *route_reason(const sy_gw *g, const char *text)
+{
+    char url[160], body[512];
+    snprintf(url, sizeof url, "%s/v1/route", g->base);
+    snprintf(body, sizeof body, "{\"model\":\"raw\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", text);
+    sy_resp r;
+    char *reason = NULL;
+    if (sy_http_post(&r, url, body, NULL) == 0 && r.status == 200) {
+        cJSON *j = sy_resp_json(&r);
+        const char *s = sy_json_str(j, "reason");
+        reason = s ? strdup(s) : NULL;
+        cJSON_Delete(j);
+    }
+    sy_resp_free(&r);
+    return reason;
+}
+
+TEST(classifiers_load_with_the_snapshot)
+{
+    char *out, *err;
+    write_train_data("ta.jsonl", "hello");
+    write_train_data("tb.jsonl", "integral"); /* B: "integral" is easy and hard alike */
+    const char *ta[] = {"train", "--data", "ta.jsonl", "--out", "cls.bin", "--quiet", NULL};
+    CHECK(run(&out, &err, ta) == 0);
+    free(out), free(err);
+    const char *tb[] = {"train", "--data", "tb.jsonl", "--out", "cls_b.bin", "--quiet", NULL};
+    CHECK(run(&out, &err, tb) == 0);
+    free(out), free(err);
+    sy_it_write_file(g_dir, "raw.lua",
+                     "local sy = require 'switchyard'\n"
+                     "return { route = function(req)\n"
+                     "  local p = sy.classify('d', req)\n"
+                     "  return sy.pick('strong', string.format('%.6f %.6f', p.strong, p.weak))\n"
+                     "end }\n",
+                     NULL, 0);
+    const char *cfg =
+        "server { admin_token = 'tok' }\n"
+        "provider { id = 'sim', kind = 'sim' }\n"
+        "model { id = 'strong', provider = 'sim' }\n"
+        "model { id = 'weak', provider = 'sim' }\n"
+        "classifier { id = 'd', path = 'cls.bin' }\n"
+        "route { name = 'raw', policy = 'raw.lua', default = 'strong' }\n";
+    char cfgpath[700], errpath[700];
+    sy_it_write_file(g_dir, "cls.lua", cfg, cfgpath, sizeof cfgpath);
+    snprintf(errpath, sizeof errpath, "%s/gw.err", g_dir);
+    sy_gw g = {0};
+    if (sy_gw_start(&g, g_bin, cfgpath, 1, NULL, errpath) != 0) {
+        CHECK(!"gateway started");
+        return;
+    }
+    char *r1 = route_reason(&g, "integral of x");
+    CHECK(r1 != NULL);
+    /* A learned that "integral" prompts are hard for weak */
+    double s1 = 0, w1 = 1;
+    if (r1) sscanf(r1, "%lf %lf", &s1, &w1);
+    CHECK(w1 < 0.5 && s1 > 0.5);
+    /* replace the file and reload: the new snapshot has classifier B */
+    char src[700], dst[700];
+    snprintf(src, sizeof src, "%s/cls_b.bin", g_dir);
+    snprintf(dst, sizeof dst, "%s/cls.bin", g_dir);
+    CHECK(rename(src, dst) == 0);
+    char url[160];
+    snprintf(url, sizeof url, "%s/admin/reload", g.base);
+    const char *auth[] = {"Authorization: Bearer tok", NULL};
+    sy_resp r;
+    CHECK(sy_http_post(&r, url, "", auth) == 0 && r.status == 200);
+    sy_resp_free(&r);
+    char *r2 = route_reason(&g, "integral of x");
+    CHECK(r2 && r1 && strcmp(r1, r2) != 0);
+    /* a corrupt file: the reload is refused and B stays */
+    sy_it_write_file(g_dir, "cls.bin", "not a model", NULL, 0);
+    CHECK(sy_http_post(&r, url, "", auth) == 0 && r.status == 422);
+    CHECK_CONTAINS(r.body, "classifier[d].path");
+    sy_resp_free(&r);
+    char *r3 = route_reason(&g, "integral of x");
+    CHECK(r2 && r3 && strcmp(r2, r3) == 0);
+    free(r1), free(r2), free(r3);
+    sy_gw_stop(&g);
+
+    /* load errors name the file, the line and the key */
+    sy_it_write_file(g_dir, "c1.lua",
+                     "provider { id = 'sim', kind = 'sim' }\n"
+                     "model { id = 'strong', provider = 'sim' }\n"
+                     "classifier { id = 'd', path = 'cls.bin' }\n"
+                     "classifier { id = 'e', path = 'nothere.bin' }\n"
+                     "classifier { id = 'f' }\n"
+                     "classifier { id = 'g', path = 'cls_a.bin', models = { strong = 'nope', ghost = 'weak' } }\n"
+                     "classifier { id = 'g', path = 'cls_a.bin', colour = 1 }\n",
+                     NULL, 0);
+    const char *ta2[] = {"train", "--data", "ta.jsonl", "--out", "cls_a.bin", "--quiet", NULL};
+    CHECK(run(&out, &err, ta2) == 0);
+    free(out), free(err);
+    const char *c1[] = {"check", "c1.lua", NULL};
+    CHECK(run(&out, &err, c1) == 1);
+    CHECK_CONTAINS(err, "c1.lua:3: classifier[d].path:");
+    CHECK_CONTAINS(err, "c1.lua:4: classifier[e].path:");
+    CHECK_CONTAINS(err, "nothere.bin");
+    CHECK_CONTAINS(err, "c1.lua:5: classifier[f].path: is required");
+    CHECK_CONTAINS(err, "c1.lua:6: classifier[g].models: strong: no label \"nope\"");
+    CHECK_CONTAINS(err, "c1.lua:6: classifier[g].models: unknown model \"ghost\"");
+    CHECK_CONTAINS(err, "c1.lua:7: classifier.id: duplicate id \"g\"");
+    CHECK_CONTAINS(err, "colour");
+    free(out), free(err);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -535,6 +655,7 @@ int main(int argc, char **argv)
     RUN(eval_splits_and_contamination);
     RUN(eval_errors);
     RUN(broken_shadow_is_a_config_error);
+    RUN(classifiers_load_with_the_snapshot);
     char keep[512];
     snprintf(keep, sizeof keep, "%s", g_dir);
     RUN(shadow_decisions_are_logged_and_never_executed);
