@@ -373,6 +373,15 @@ TEST(shadow_decisions_are_logged_and_never_executed)
      * that does not fit small); the shadow's four "large" were never sent */
     CHECK(sy_mock_model_count(&e.mock, "mock-small") == 2);
     CHECK(sy_mock_model_count(&e.mock, "mock-large") == 2);
+    /* agreement in /metrics: the first choice was small, large (agrees), small, small */
+    char murl[160];
+    snprintf(murl, sizeof murl, "%s/metrics", e.gw.base);
+    sy_resp mr;
+    CHECK(sy_http_get(&mr, murl) == 0 && mr.status == 200);
+    CHECK_CONTAINS(mr.body, "switchyard_shadow_decisions_total{result=\"agree\"} 1\n");
+    CHECK_CONTAINS(mr.body, "switchyard_shadow_decisions_total{result=\"disagree\"} 2\n");
+    CHECK_CONTAINS(mr.body, "switchyard_shadow_decisions_total{result=\"error\"} 1\n");
+    sy_resp_free(&mr);
     sy_gw_stop(&e.gw);
     char path[700];
     snprintf(path, sizeof path, "%s/requests.jsonl", e.dir);
