@@ -138,6 +138,7 @@ static int read_row(ev_data *d, const sy_eval_opts *o, cJSON *obj, int line, sy_
                     int *keep)
 {
     *keep = 0;
+    ev_row *r = NULL;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(obj, "prompt");
     const cJSON *request = cJSON_GetObjectItemCaseSensitive(obj, "request");
@@ -168,7 +169,7 @@ static int read_row(ev_data *d, const sy_eval_opts *o, cJSON *obj, int line, sy_
             DATA_ERR("scores.%s: more than %d models in one data set\n", s->string,
                      SY_EVAL_MAX_LABELS);
     }
-    ev_row *r = &d->rows[d->n];
+    r = &d->rows[d->n];
     memset(r, 0, sizeof *r);
     r->line = line;
     r->id = sy_strdup(id ? id->valuestring : "");
@@ -227,6 +228,12 @@ static int read_row(ev_data *d, const sy_eval_opts *o, cJSON *obj, int line, sy_
     *keep = 1;
     return 0;
 bad:
+    if (r) { /* the row is not counted: give back what it holds */
+        free(r->id);
+        free(r->q);
+        free(r->req);
+        memset(r, 0, sizeof *r);
+    }
     return -1;
 }
 
