@@ -17,16 +17,6 @@
 #include "registry/sy_config.h"
 #include "tokens/sy_tokens.h"
 
-int sy_eval_split_is_test(const char *id, size_t len)
-{
-    uint32_t h = 0x811c9dc5u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)id[i];
-        h *= 0x01000193u;
-    }
-    return h % 5 == 0;
-}
-
 /* ============================================================ the data set */
 
 typedef struct ev_row {
@@ -151,8 +141,7 @@ static int read_row(ev_data *d, const sy_eval_opts *o, cJSON *obj, int line, sy_
         DATA_ERR("scores: missing (an object of model name: quality from 0 to 1)\n");
     if (o->split != SY_SPLIT_ALL) {
         if (!id) DATA_ERR("id: --split needs an id on every row\n");
-        int test = sy_eval_split_is_test(id->valuestring, strlen(id->valuestring));
-        if (test != (o->split == SY_SPLIT_TEST)) {
+        if (!sy_split_keep(o->split, id->valuestring, strlen(id->valuestring))) {
             d->left_split++;
             return 0;
         }

@@ -9,16 +9,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "classify/sy_classify.h" /* the train/test split (SY_SPLIT_*), shared with train */
 #include "core/sy_core.h"
 
 #define SY_EVAL_MAX_LABELS 16 /* models in one data set */
 #define SY_EVAL_MAX_GROUPS 32 /* task groups reported; the last collects the rest */
 #define SY_EVAL_MAX_SWEEP 1000  /* values of one --sweep */
 
-enum { SY_SPLIT_ALL = 0, SY_SPLIT_TRAIN = 1, SY_SPLIT_TEST = 2 };
-
-/* Whether a data row belongs to the test split: FNV-1a (32-bit) of its id is 0 modulo 5. */
-int sy_eval_split_is_test(const char *id, size_t len);
 
 typedef struct sy_eval_opts {
     const char *config;

@@ -80,10 +80,8 @@ static int cmd_eval(int argc, char **argv)
         else if (strcmp(a, "--sweep-out") == 0) o.sweep_out = v;
         else if (strcmp(a, "--decisions") == 0) o.decisions = v;
         else if (strcmp(a, "--split") == 0) {
-            if (strcmp(v, "train") == 0) o.split = SY_SPLIT_TRAIN;
-            else if (strcmp(v, "test") == 0) o.split = SY_SPLIT_TEST;
-            else if (strcmp(v, "all") == 0) o.split = SY_SPLIT_ALL;
-            else {
+            o.split = sy_split_parse(v);
+            if (o.split < 0) {
                 fprintf(stderr, "switchyard eval: --split must be train, test or all (got \"%s\")\n", v);
                 return 2;
             }
