@@ -1,6 +1,7 @@
 /* test_eval.c — `switchyard eval` and `switchyard replay` through the real binary, and shadow
  * policies through a real gateway: numbers checked on a hand-made data set whose answers are
- * known exactly (README "Evaluating a policy"). Usage: test_eval SWITCHYARD MOCK */
+ * known exactly (README "Evaluating a policy"), and the shipped classifier against its target.
+ * Usage: test_eval SWITCHYARD MOCK SOURCE_DIR */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -646,14 +647,46 @@ TEST(classifiers_load_with_the_snapshot)
     free(out), free(err);
 }
 
+/* The shipped classifier and policies/learned.lua on the held-out test split of the RouteLLM
+ * data: the issue's target (APGR >= 0.62, random 0.5), through the real eval. */
+static const char *g_src;
+
+TEST(shipped_classifier_meets_its_target)
+{
+    char cfg[700], data[700], out_prefix[700];
+    snprintf(cfg, sizeof cfg, "%s/examples/eval/routellm.lua", g_src);
+    snprintf(data, sizeof data, "%s/data/routing/routellm_train.jsonl", g_src);
+    snprintf(out_prefix, sizeof out_prefix, "%s/routellm-sweep", g_dir);
+    int code;
+    const char *args[] = {"eval", "--config", cfg, "--route", "learned", "--data", data, "--split",
+                          "test", "--sweep", "threshold=-0.3:0.6:0.02", "--sweep-out", out_prefix,
+                          "--json", NULL};
+    cJSON *j = run_json(args, &code);
+    CHECK(code == 0);
+    if (!j) return;
+    CHECK(sy_json_num(j, "rows", 0) == 1660);
+    CHECK(sy_json_num(j, "left_out_contaminated", 0) == 1);
+    double apgr = sy_json_num(j, "two_model.policy.apgr", 0);
+    fprintf(stderr, "  shipped classifier on the test split: APGR %.3f, CPT(50%%) %.3f, CPT(80%%) "
+                    "%.3f, cost saved at 95%% quality %.3f\n",
+            apgr, sy_json_num(j, "two_model.policy.cpt50", 0), sy_json_num(j, "two_model.policy.cpt80", 0),
+            sy_json_num(j, "two_model.policy.cost_saved_at_95", 0));
+    CHECK(apgr >= 0.62);
+    CHECK(sy_json_num(j, "two_model.policy.cpt50", 1) < 0.5);
+    CHECK(sy_json_num(j, "two_model.policy.cost_saved_at_95", 0) >
+          sy_json_num(j, "two_model.random.cost_saved_at_95", 1));
+    cJSON_Delete(j);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s SWITCHYARD MOCK\n", argv[0]);
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s SWITCHYARD MOCK SOURCE_DIR\n", argv[0]);
         return 2;
     }
     g_bin = argv[1];
     g_mock_bin = argv[2];
+    g_src = argv[3];
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (sy_it_tmpdir(g_dir, sizeof g_dir) != 0) return 1;
     write_data();
@@ -665,6 +698,7 @@ int main(int argc, char **argv)
     RUN(eval_errors);
     RUN(broken_shadow_is_a_config_error);
     RUN(classifiers_load_with_the_snapshot);
+    RUN(shipped_classifier_meets_its_target);
     char keep[512];
     snprintf(keep, sizeof keep, "%s", g_dir);
     RUN(shadow_decisions_are_logged_and_never_executed);
