@@ -11,6 +11,7 @@
 #include "switchyard.h"
 
 int sy_schema_cli(int argc, char **argv); /* src/schema/sy_schema.h (keeps cJSON.h out) */
+int sy_eval_cli(int argc, char **argv);   /* src/eval/sy_eval_cli.c: eval, replay */
 int sy_classify_cli(int argc, char **argv); /* src/classify/sy_classify.h */
 
 static sy_engine *g_serving; /* the engine a signal stops (CLI only, never the library) */
@@ -32,6 +33,11 @@ static void usage(FILE *f)
             "                        count the tokens of a text (E: o200k_base (default),\n"
             "                        cl100k_base; --chat: a chat request, as OpenAI bills it;\n"
             "                        --ids: print the token ids)\n"
+            "  eval --config FILE --route NAME --data FILE.jsonl [--sweep OPT=FROM:TO:STEP] ...\n"
+            "                        measure a route's policy on a labelled data set, beside\n"
+            "                        always-strongest, always-cheapest, random and the oracle\n"
+            "  replay --config FILE --route NAME LOG.jsonl\n"
+            "                        what a candidate policy would have done to logged traffic\n"
             "  report LOG.jsonl      summarise a routing-result log (server.request_log) per model\n"
             "  train --data FILE.jsonl --out MODEL.bin [--split train|test|all]\n"
             "        [--features default|words2] [--epochs N] [--seed N] [--bits N] [--quiet]\n"
@@ -277,6 +283,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "route") == 0) return cmd_route(argc, argv);
     if (strcmp(cmd, "validate") == 0) return sy_schema_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "tokens") == 0) return cmd_tokens(argc, argv);
+    if (strcmp(cmd, "eval") == 0 || strcmp(cmd, "replay") == 0)
+        return sy_eval_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0 || strcmp(cmd, "classify") == 0)
         return sy_classify_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) {

@@ -48,6 +48,7 @@ typedef struct sy_metrics {
     sy_model_met *models;                   /* by live slot */
     sy_req_met req[SY_MET_REQ_SLOTS];
     _Atomic uint64_t req_overflow, policy_errors, hedges_fired, hedges_won, cascade_escalations;
+    _Atomic uint64_t shadow[3];             /* shadow decisions: agree, disagree, error */
     _Atomic uint64_t fallbacks[SY_OUT_N]; /* chains moving on, by the failed attempt's outcome */
     _Atomic int64_t inflight;
     sy_hist policy_eval;                    /* us */

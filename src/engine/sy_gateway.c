@@ -77,6 +77,11 @@ typedef struct sy_call {
     const sy_route *route;       /* NULL for a direct model request */
     char policy_id[128];         /* "name@hash" of the route's policy when it decided */
     sy_decision dec;
+    const sy_model *first_choice; /* the decision's first model, before context-window skips */
+    sy_buf meta;                 /* request log or shadow: the x-switchyard-* pairs, "n\0v\0" */
+    int nmeta;
+    sy_decision shadow;          /* the shadow policy's decision (shadow_state 1 or 2) */
+    int shadow_state;            /* 0 none, 1 decided, 2 failed, 3 skipped (reloaded) */
     int next;                    /* index in dec.models of the next attempt */
     sy_slot slot[2];             /* [0] the chain's attempt, [1] a hedge racing it */
     struct event *hedge_ev;      /* hedge: fires after_ms into the first attempt */
@@ -143,6 +148,7 @@ static void call_free(sy_call *c)
     sy_buf_free(&c->body2);
     sy_buf_free(&c->retry_body);
     sy_buf_free(&c->answer_log);
+    sy_buf_free(&c->meta);
     if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
     sy_enforce_release(&c->enf, c->w->schemas);
     free(c->skipped);
@@ -155,6 +161,100 @@ static void start_next(sy_call *c);
 static int mslot(const sy_call *c, const sy_model *m)
 {
     return m && m->live ? (int)(m->live - c->w->eng->live) : -1;
+}
+
+/* What replay needs to run another policy on this request without its text: the prompt
+ * tokens as req.tokens counts them, max_tokens, the capabilities it needs, the client's routing
+ * metadata (body "metadata" and x-switchyard-* headers). Then the shadow policy's decision. */
+static void log_request_facts(sy_call *c, sy_buf *b)
+{
+    const sy_model *tm = c->route && c->route->default_model ? c->route->default_model
+                         : c->dec.n                           ? c->dec.models[0]
+                                                              : NULL;
+    sy_buf_puts(b, "\"request\":{");
+    if (tm)
+        sy_buf_printf(b, "\"prompt_tokens\":%ld,\"tokenizer\":\"%s\",",
+                      sy_tokens_request(&c->chat, tm->tok_kind), sy_tok_kind_name(tm->tok_kind));
+    long mt = sy_chat_max_tokens(&c->chat);
+    if (mt >= 0) sy_buf_printf(b, "\"max_tokens\":%ld,", mt);
+    sy_buf_printf(b, "\"messages\":%d", c->chat.nmessages);
+    if (c->chat.metadata.type == 'o' || c->nmeta) {
+        sy_buf_puts(b, ",\"meta\":{");
+        int k = 0;
+        if (c->chat.metadata.type == 'o') { /* the object's members, as the client sent them */
+            const char *in = c->chat.text + c->chat.metadata.val_off + 1;
+            size_t n = c->chat.metadata.val_len - 2;
+            while (n && strchr(" \t\r\n", in[0])) in++, n--;
+            while (n && strchr(" \t\r\n", in[n - 1])) n--;
+            sy_buf_append(b, in, n);
+            k = n > 0;
+        }
+        const char *p = c->meta.data;
+        for (int i = 0; i < c->nmeta; i++) {
+            const char *name = p, *value = p + strlen(p) + 1;
+            p = value + strlen(value) + 1;
+            if (k++) sy_buf_puts(b, ",");
+            sy_buf_json_str(b, name);
+            sy_buf_puts(b, ":");
+            sy_buf_json_str(b, value);
+        }
+        sy_buf_puts(b, "}");
+    }
+    sy_buf_puts(b, "},");
+    if (!c->shadow_state) return;
+    sy_buf_puts(b, "\"shadow\":{");
+    if (c->shadow_state == 3) {
+        sy_buf_puts(b, "\"skipped\":\"config reloaded during the request\"},");
+        return;
+    }
+    const char *id = sy_policy_shadow_id(c->w->vm, c->route);
+    const sy_decision *d = &c->shadow;
+    sy_buf_puts(b, "\"policy\":");
+    sy_buf_json_str(b, id ? id : "?");
+    if (c->shadow_state == 1) {
+        static const char *const kinds[] = {"none", "pick", "chain", "cascade", "hedge"};
+        sy_buf_printf(b, ",\"kind\":\"%s\",\"model\":", d->kind >= 0 && d->kind <= 4 ? kinds[d->kind] : "?");
+        sy_buf_json_str(b, d->models[0]->id);
+        sy_buf_puts(b, ",\"chain\":[");
+        for (int i = 0; i < d->n; i++) {
+            if (i) sy_buf_puts(b, ",");
+            sy_buf_json_str(b, d->models[i]->id);
+        }
+        sy_buf_puts(b, "],\"reason\":");
+        sy_buf_json_str(b, d->reason);
+        sy_buf_printf(b, ",\"agrees\":%s", d->models[0] == c->first_choice ? "true" : "false");
+    } else {
+        sy_buf_puts(b, ",\"error\":");
+        sy_buf_json_str(b, d->error);
+    }
+    sy_buf_printf(b, ",\"eval_us\":%.1f},", d->eval_us);
+}
+
+/* The route's shadow policy decides now, after the response went out (it never delays the
+ * client), on the snapshot the request ran on; the live decision is untouched. */
+static void run_shadow(sy_call *c)
+{
+    sy_worker *w = c->w;
+    if (!c->route || !c->route->shadow_src || !c->status) return;
+    if (w->cfg != c->cfg) { /* reloaded meanwhile: the worker's VM is the new config's */
+        c->shadow_state = 3;
+        return;
+    }
+    const char *pairs[2 * MAX_META_HEADERS];
+    const char *p = c->meta.data;
+    int n = c->nmeta < MAX_META_HEADERS ? c->nmeta : MAX_META_HEADERS;
+    for (int i = 0; i < n; i++) {
+        pairs[2 * i] = p;
+        pairs[2 * i + 1] = p + strlen(p) + 1;
+        p = pairs[2 * i + 1] + strlen(pairs[2 * i + 1]) + 1;
+    }
+    sy_request_view view = {&c->chat, c->route->name, pairs, n};
+    int rc = sy_policy_shadow(w->vm, c->route, &view, &c->shadow);
+    if (rc == SY_ENOTFOUND) return;
+    c->shadow_state = rc == SY_OK ? 1 : 2;
+    if (w->met)
+        atomic_fetch_add_explicit(&w->met->shadow[rc != SY_OK ? 2 : c->shadow.models[0] == c->first_choice ? 0 : 1],
+                                  1, memory_order_relaxed);
 }
 
 /* The request is over: one count by route, answering model and status. */
@@ -186,7 +286,14 @@ static void log_result(sy_call *c)
         if (i) sy_buf_puts(&b, ",");
         sy_buf_json_str(&b, c->dec.models[i]->id);
     }
-    sy_buf_puts(&b, "]},\"attempts\":[");
+    sy_buf_puts(&b, "]");
+    if (c->first_choice && (!c->dec.n || c->first_choice != c->dec.models[0])) {
+        sy_buf_puts(&b, ",\"first_choice\":"); /* the policy's, when context skipped it */
+        sy_buf_json_str(&b, c->first_choice->id);
+    }
+    sy_buf_puts(&b, "},");
+    log_request_facts(c, &b);
+    sy_buf_puts(&b, "\"attempts\":[");
     for (int i = 0; i < c->ntries; i++) {
         const try_rec *t = &c->tries[i];
         sy_buf_puts(&b, i ? ",{\"model\":" : "{\"model\":");
@@ -259,6 +366,7 @@ static void log_result(sy_call *c)
 
 static void count_request(sy_call *c)
 {
+    run_shadow(c);
     if (c->status && c->w->eng->reqlog) log_result(c);
     sy_metrics *mt = c->w->met;
     if (!mt) return;
@@ -1386,6 +1494,13 @@ static int decide(sy_call *c, const char *name)
     sy_request_view view = {&c->chat, name, pairs,
                             collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
     sy_policy_route(w->vm, c->route, &view, &c->dec);
+    if (w->eng->reqlog || c->route->shadow_src) /* for the log line and the shadow policy */
+        for (int i = 0; i < view.nmeta; i++) {
+            sy_buf_append(&c->meta, pairs[2 * i], strlen(pairs[2 * i]) + 1);
+            sy_buf_append(&c->meta, pairs[2 * i + 1], strlen(pairs[2 * i + 1]) + 1);
+            c->nmeta++;
+        }
+    c->first_choice = c->dec.models[0];
     sy_met_policy_eval(w->met, c->dec.eval_us, c->dec.policy_failed);
     snprintf(c->policy_id, sizeof c->policy_id, "%s", sy_policy_id(w->vm, c->route));
     return 0;

@@ -309,4 +309,15 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                   (unsigned long long)perr, (unsigned long long)hf, (unsigned long long)hw,
                   (unsigned long long)ce, (long long)inflight, eng->reloads, eng->reload_failures,
                   (unsigned long long)ovf);
+    uint64_t sh[3] = {0, 0, 0};
+    for (int w = 0; w < n; w++)
+        for (int k = 0; k < 3; k++) sh[k] += GET(ws[w]->shadow[k]);
+    sy_buf_printf(b,
+                  "# HELP switchyard_shadow_decisions_total Shadow policies' decisions, by whether "
+                  "their first model matches the live one.\n"
+                  "# TYPE switchyard_shadow_decisions_total counter\n"
+                  "switchyard_shadow_decisions_total{result=\"agree\"} %llu\n"
+                  "switchyard_shadow_decisions_total{result=\"disagree\"} %llu\n"
+                  "switchyard_shadow_decisions_total{result=\"error\"} %llu\n",
+                  (unsigned long long)sh[0], (unsigned long long)sh[1], (unsigned long long)sh[2]);
 }

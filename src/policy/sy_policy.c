@@ -255,30 +255,34 @@ static int apply_options(sy_policy_vm *vm, const sy_route *r, sy_buf *diag)
     return rc;
 }
 
-static int load_policy(sy_policy_vm *vm, int idx, sy_buf *diag)
+/* Loads route idx's policy (shadow = 0) or its shadow policy (shadow = 1) into its slot. */
+static int load_policy(sy_policy_vm *vm, int idx, int shadow, sy_buf *diag)
 {
     lua_State *L = vm->L;
     const sy_route *r = &vm->cfg->routes[idx];
-    sy_policy_slot *slot = &vm->slots[idx];
+    sy_policy_slot *slot = &vm->slots[idx + (shadow ? vm->cfg->nroutes : 0)];
+    const char *path = shadow ? r->shadow_path : r->policy_path;
+    const char *src = shadow ? r->shadow_src : r->policy_src;
+    size_t len = shadow ? r->shadow_len : r->policy_len;
+    const char *hash = shadow ? r->shadow_hash : r->policy_hash;
     char chunk[1024], err[2048];
-    const char *key_fmt = "route[%s].policy";
     char key[256];
-    snprintf(key, sizeof key, key_fmt, r->name);
-    snprintf(chunk, sizeof chunk, "@%s", r->policy_path);
+    snprintf(key, sizeof key, shadow ? "route[%s].shadow" : "route[%s].policy", r->name);
+    snprintf(chunk, sizeof chunk, "@%s", path);
 
     /* Text only: a policy can never be precompiled bytecode. */
-    if (r->policy_len > 0 && r->policy_src[0] == LUA_SIGNATURE[0]) {
-        sy_buf_printf(diag, "%s:1: %s: bytecode policies are not allowed\n", r->policy_path,
+    if (len > 0 && src[0] == LUA_SIGNATURE[0]) {
+        sy_buf_printf(diag, "%s:1: %s: bytecode policies are not allowed\n", path,
                       key);
         return SY_ECONFIG;
     }
-    if (luaL_loadbuffer(L, r->policy_src, r->policy_len, chunk) != 0) {
+    if (luaL_loadbuffer(L, src, len, chunk) != 0) {
         const char *msg = lua_tostring(L, -1);
         const char *p = msg ? strstr(msg, ": ") : NULL;
         if (p)
             sy_buf_printf(diag, "%.*s: %s: %s\n", (int)(p - msg), msg, key, p + 2);
         else
-            sy_buf_printf(diag, "%s:0: %s: %s\n", r->policy_path, key, msg ? msg : "error");
+            sy_buf_printf(diag, "%s:0: %s: %s\n", path, key, msg ? msg : "error");
         lua_pop(L, 1);
         return SY_ECONFIG;
     }
@@ -288,16 +292,16 @@ static int load_policy(sy_policy_vm *vm, int idx, sy_buf *diag)
         char line[1024];
         first_line(line, sizeof line, err);
         const char *p = strstr(line, ": ");
-        if (p && strncmp(line, r->policy_path, strlen(r->policy_path)) == 0)
+        if (p && strncmp(line, path, strlen(path)) == 0)
             sy_buf_printf(diag, "%.*s: %s: %s\n", (int)(p - line), line, key, p + 2);
         else
-            sy_buf_printf(diag, "%s:1: %s: %s\n", r->policy_path, key, line);
+            sy_buf_printf(diag, "%s:1: %s: %s\n", path, key, line);
         return SY_ECONFIG;
     }
     /* policy */
     if (!lua_istable(L, -1)) {
         sy_buf_printf(diag, "%s:1: %s: the policy must return a table with a route function\n",
-                      r->policy_path, key);
+                      path, key);
         lua_pop(L, 1);
         return SY_ECONFIG;
     }
@@ -312,21 +316,21 @@ static int load_policy(sy_policy_vm *vm, int idx, sy_buf *diag)
     }
     if (!ok) {
         sy_buf_printf(diag, "%s:1: %s: the policy's table has no route function\n",
-                      r->policy_path, key);
+                      path, key);
         lua_pop(L, 1);
         return SY_ECONFIG;
     }
-    if (r->options_json && apply_options(vm, r, diag) != SY_OK) {
+    if (!shadow && r->options_json && apply_options(vm, r, diag) != SY_OK) {
         lua_pop(L, 1);
         return SY_ECONFIG;
     }
     lua_getfield(L, -1, "name");
     const char *name = lua_tostring(L, -1);
     if (!name) {
-        const char *slash = strrchr(r->policy_path, '/');
-        name = slash ? slash + 1 : r->policy_path;
+        const char *slash = strrchr(path, '/');
+        name = slash ? slash + 1 : path;
     }
-    snprintf(slot->id, sizeof slot->id, "%.*s@%s", 96, name, r->policy_hash);
+    snprintf(slot->id, sizeof slot->id, "%.*s@%s", 96, name, hash);
     lua_pop(L, 1);
     slot->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return SY_OK;
@@ -339,7 +343,8 @@ int sy_policy_vm_new(sy_policy_vm **out, sy_config *cfg, sy_buf *diag)
     if (!vm) return SY_ENOMEM;
     vm->cfg = sy_config_ref(cfg);
     vm->mem_limit = DEFAULT_MEM_LIMIT;
-    vm->slots = calloc((size_t)cfg->nroutes + 1, sizeof *vm->slots);
+    /* routes' policies, then their shadow policies */
+    vm->slots = calloc(2 * (size_t)cfg->nroutes + 1, sizeof *vm->slots);
     vm->L = luaL_newstate();
     if (!vm->slots || !vm->L) goto oom;
     luaL_openlibs(vm->L);
@@ -355,9 +360,10 @@ int sy_policy_vm_new(sy_policy_vm **out, sy_config *cfg, sy_buf *diag)
 
     int rc = SY_OK;
     for (int i = 0; i < cfg->nroutes; i++) {
-        vm->slots[i].ref = LUA_NOREF;
-        if (!cfg->routes[i].policy_src) continue; /* reported by the config loader */
-        if (load_policy(vm, i, diag) != SY_OK) rc = SY_ECONFIG;
+        vm->slots[i].ref = vm->slots[cfg->nroutes + i].ref = LUA_NOREF;
+        /* a missing source was reported by the config loader */
+        if (cfg->routes[i].policy_src && load_policy(vm, i, 0, diag) != SY_OK) rc = SY_ECONFIG;
+        if (cfg->routes[i].shadow_src && load_policy(vm, i, 1, diag) != SY_OK) rc = SY_ECONFIG;
     }
     if (rc != SY_OK) {
         sy_policy_vm_free(vm);
@@ -413,8 +419,8 @@ static void use_default(sy_policy_vm *vm, const sy_route *r, sy_decision *out, c
            out->error);
 }
 
-int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
-                    sy_decision *out)
+static int route_slot(sy_policy_vm *vm, const sy_route *r, int shadow, const sy_request_view *req,
+                      sy_decision *out)
 {
     lua_State *L = vm->L;
     int idx = (int)(r - vm->cfg->routes);
@@ -423,17 +429,19 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
     memset(out, 0, sizeof *out);
     out->retries = -1; /* the route's, unless the decision says */
 
-    if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[idx].ref == LUA_NOREF) {
+    int s = idx + (shadow ? vm->cfg->nroutes : 0);
+    if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[s].ref == LUA_NOREF) {
+        if (shadow) return SY_ENOTFOUND;
         use_default(vm, r, out, "route has no loaded policy");
         return SY_EPOLICY;
     }
     int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->slots[idx].ref); /* policy */
-    lua_getfield(L, -1, "route");                          /* policy route */
-    sy_policy_api_push_request(vm, req);                   /* policy route req */
-    vm->cur_where = vm->slots[idx].where;
-    lua_newtable(L);                                       /* policy route req ctx */
-    lua_getfield(L, -4, "options");                        /* policy route req ctx conf */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->slots[s].ref); /* policy */
+    lua_getfield(L, -1, "route");                        /* policy route */
+    sy_policy_api_push_request(vm, req);                 /* policy route req */
+    vm->cur_where = vm->slots[s].where;
+    lua_newtable(L);                                     /* policy route req ctx */
+    lua_getfield(L, -4, "options");                      /* policy route req ctx conf */
     int rc = sy_vm_pcall(vm, 3, 1, r->budget_us, err, sizeof err);
     if (rc == SY_OK) {
         /* policy result */
@@ -443,6 +451,11 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
     lua_settop(L, top);
     out->eval_us = (double)(sy_now_ns() - t0) / 1000.0;
     if (rc != SY_OK) {
+        if (shadow) { /* a shadow's failure is logged with its decision, never acted on */
+            out->policy_failed = 1;
+            first_line(out->error, sizeof out->error, err);
+            return SY_EPOLICY;
+        }
         char msg[2048];
         snprintf(msg, sizeof msg, "%s", err);
         use_default(vm, r, out, msg);
@@ -450,6 +463,26 @@ int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *
         return SY_EPOLICY;
     }
     return SY_OK;
+}
+
+int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
+                    sy_decision *out)
+{
+    return route_slot(vm, r, 0, req, out);
+}
+
+int sy_policy_shadow(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
+                     sy_decision *out)
+{
+    return route_slot(vm, r, 1, req, out);
+}
+
+const char *sy_policy_shadow_id(const sy_policy_vm *vm, const sy_route *r)
+{
+    int idx = (int)(r - vm->cfg->routes);
+    if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[vm->cfg->nroutes + idx].ref == LUA_NOREF)
+        return NULL;
+    return vm->slots[vm->cfg->nroutes + idx].id;
 }
 
 int sy_policy_accept(sy_policy_vm *vm, const sy_route *r, const char *model, const char *content,

@@ -63,6 +63,15 @@ int sy_policy_vm_selftest(sy_policy_vm *vm, sy_buf *diag);
 int sy_policy_route(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
                     sy_decision *out);
 
+/* Runs r's shadow policy (route.shadow) on req: the decision it would have made, for the
+ * routing-result log only. SY_ENOTFOUND when the route has none; SY_EPOLICY with
+ * out->policy_failed and out->error when it fails (no default is substituted, nothing is
+ * logged). */
+int sy_policy_shadow(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
+                     sy_decision *out);
+/* "name@hash" of r's shadow policy, or NULL. */
+const char *sy_policy_shadow_id(const sy_policy_vm *vm, const sy_route *r);
+
 /* A cascade step's answer through the policy's optional accept(res, ctx) hook: res = {model,
  * content, finish_reason, confidence (exp of the mean token logprob, when the upstream sent
  * logprobs)}, ctx = {route}. Returns 1 (accepted, or no hook), 0 (rejected: why says why:

@@ -2,6 +2,7 @@
  * registry lookups, log, now) and the lazy read-only request view `req`. Works with
  * sy_policy.c, which owns the VM and calls into here. */
 #include "policy/sy_policy_int.h"
+#include "switchyard.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,6 +141,17 @@ static int l_req_newindex(lua_State *L)
     return luaL_error(L, "req is read-only (tried to set '%s')", lua_tostring(L, 2));
 }
 
+/* req.text: the text of the last user message. */
+static void last_user_text(const sy_chat *c, sy_buf *b)
+{
+    sy_json_iter it;
+    sy_json_member m, last = {0};
+    sy_json_iter_init(&it, c->text, c->messages.val_off, c->messages.val_len);
+    while (sy_json_iter_next(&it, &m))
+        if (sy_chat_role_is(c, &m, "user")) last = m;
+    if (last.type) sy_chat_content(c, &last, b);
+}
+
 static int l_req_index(lua_State *L)
 {
     sy_policy_vm *vm = sy_vm_of(L);
@@ -180,10 +192,7 @@ static int l_req_index(lua_State *L)
         sy_buf_init(&b);
         sy_json_iter_init(&it, c->text, c->messages.val_off, c->messages.val_len);
         if (k[0] == 't') {
-            sy_json_member last = {0};
-            while (sy_json_iter_next(&it, &m))
-                if (sy_chat_role_is(c, &m, "user")) last = m;
-            if (last.type) sy_chat_content(c, &last, &b);
+            last_user_text(c, &b);
         } else {
             while (sy_json_iter_next(&it, &m)) {
                 if (!sy_chat_role_is(c, &m, "system") && !sy_chat_role_is(c, &m, "developer"))
@@ -665,6 +674,48 @@ static int l_tokens(lua_State *L)
     return 2;
 }
 
+/* sy.classify(name, req or text) → {model id = probability that it answers well}: the
+ * config's classifier `name` on req.text (the last user message) or on the given string.
+ * Labels of the model file with no registry model are keyed by the label itself. The text is
+ * read for the call only; nothing of it is kept. */
+static int l_classify(lua_State *L)
+{
+    sy_policy_vm *vm = sy_vm_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    const sy_classifier_cfg *cc = sy_config_classifier(vm->cfg, name);
+    if (!cc) {
+        char known[512] = "";
+        size_t off = 0;
+        for (int i = 0; i < vm->cfg->nclassifiers && off < sizeof known; i++)
+            off += (size_t)snprintf(known + off, sizeof known - off, " %s", vm->cfg->classifiers[i].id);
+        return sy_policy_api_error(L, "sy.classify: no classifier named '%s' (declared:%s)", name,
+                                   known[0] ? known : " none");
+    }
+    sy_buf b;
+    sy_buf_init(&b);
+    const char *text;
+    size_t len;
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        text = lua_tolstring(L, 2, &len);
+    } else {
+        const sy_chat *c = live_chat_at(L, vm, 2);
+        if (!c) return sy_policy_api_error(L, "sy.classify: the second argument must be the req of this call or a string");
+        last_user_text(c, &b);
+        text = b.data ? b.data : "";
+        len = b.len;
+    }
+    double p[SY_CLASSIFIER_MAX_LABELS];
+    int n = sy_classifier_predict(cc->cls, text, len, p, SY_CLASSIFIER_MAX_LABELS);
+    sy_buf_free(&b);
+    if (n < 0) return sy_policy_api_error(L, "sy.classify: the classifier failed");
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        lua_pushnumber(L, p[i]);
+        lua_setfield(L, -2, cc->model_of[i] ? cc->model_of[i]->id : sy_classifier_label(cc->cls, i));
+    }
+    return 1;
+}
+
 /* sy.cost(model, req) → estimated USD for this request on that model: prompt tokens (for
  * that model's tokenizer when req is the live request, else req.tokens) at the input price,
  * req.max_tokens (else the model's output_reserve) at the output price. */
@@ -791,6 +842,7 @@ void sy_policy_api_open(sy_policy_vm *vm)
                                    {"cascade", l_cascade}, {"hedge", l_hedge},
                                    {"model", l_model},   {"models", l_models},
                                    {"cost", l_cost},     {"tokens", l_tokens},
+                                   {"classify", l_classify},
                                    {"log", l_log},       {"now", l_now},
                                    {NULL, NULL}};
     lua_State *L = vm->L;

@@ -5,6 +5,7 @@
  * the line it was made on, so every problem is reported as "file:line: key: message", like
  * `nginx -t`. Validation collects every problem instead of stopping at the first. */
 #include "registry/sy_config.h"
+#include "switchyard.h"
 
 #include "core/sy_url.h"
 #include "tokens/sy_tokens.h"
@@ -81,7 +82,7 @@ static void push_config_env(lua_State *L, int decls_idx)
                                          "pcall",  "select", "tonumber", "tostring", "type",
                                          "unpack", NULL};
     static const char *libs[] = {"string", "table", "math", NULL};
-    static const char *kinds[] = {"server", "provider", "model", "route", NULL};
+    static const char *kinds[] = {"server", "provider", "model", "route", "classifier", NULL};
 
     lua_createtable(L, 0, 24); /* env */
     for (int i = 0; base_allowed[i]; i++) {
@@ -647,12 +648,52 @@ static char *read_file(const char *path, size_t *len, int *err)
     return text;
 }
 
+/* Reads a policy file named by key (relative to the config) and checks its syntax: nothing
+ * runs here, sy_policy loads it later. Problems are reported, and *src stays NULL. */
+static void read_policy(loader *ld, decl *d, const char *key, const char *name, char **path,
+                        char **src, size_t *len, char hash[13])
+{
+    char k[160];
+    keyname(k, sizeof k, d, key);
+    *path = join_path(ld->cfg->dir, name);
+    int err = 0;
+    *src = read_file(*path, len, &err);
+    if (!*src || err) {
+        problem(ld, NULL, d->line, k, "cannot read policy file %s: %s", *path,
+                strerror(err ? err : EIO));
+        free(*src);
+        *src = NULL;
+    } else if (*len > 0 && (*src)[0] == LUA_SIGNATURE[0]) {
+        /* never hand bytecode to the loader: malformed bytecode can crash the VM */
+        problem(ld, *path, 1, k, "bytecode policies are not allowed");
+        free(*src);
+        *src = NULL;
+    } else if (luaL_loadbuffer(ld->L, *src, *len, "=policy") != 0) {
+        /* Syntax only: reported even when other declarations are broken too, so one `check`
+         * lists every problem. */
+        const char *msg = lua_tostring(ld->L, -1);
+        const char *p = msg ? strstr(msg, ":") : NULL; /* "policy:LINE: message" */
+        if (p) {
+            long line = strtol(p + 1, NULL, 10);
+            const char *rest = strstr(p + 1, ": ");
+            problem(ld, *path, (int)line, k, "%s", rest ? rest + 2 : msg);
+        } else {
+            problem(ld, *path, 0, k, "%s", msg ? msg : "syntax error");
+        }
+        lua_pop(ld->L, 1);
+    } else {
+        lua_pop(ld->L, 1);
+        snprintf(hash, 13, "%012llx",
+                 (unsigned long long)(sy_hash64(*src, *len, 0) & 0xffffffffffffull));
+    }
+}
+
 static void load_route(loader *ld, decl *d, sy_route *r)
 {
     static const char *const known[] = {"name",     "policy",   "default",
                                         "budget_ms", "options", "truncate",
                                         "on_schema_failure", "stream_buffer", "retries",
-                                        "backoff", "reference", NULL};
+                                        "backoff", "reference", "shadow", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -664,41 +705,14 @@ static void load_route(loader *ld, decl *d, sy_route *r)
         keyname(k, sizeof k, d, "policy");
         problem(ld, NULL, d->line, k, "is required (a policy file)");
     }
-    if (policy) {
-        r->policy_path = join_path(cfg->dir, policy);
-        int err = 0;
-        r->policy_src = read_file(r->policy_path, &r->policy_len, &err);
-        if (!r->policy_src || err) {
-            keyname(k, sizeof k, d, "policy");
-            problem(ld, NULL, d->line, k, "cannot read policy file %s: %s", r->policy_path,
-                    strerror(err ? err : EIO));
-            free(r->policy_src);
-            r->policy_src = NULL;
-        } else if (r->policy_len > 0 && r->policy_src[0] == LUA_SIGNATURE[0]) {
-            /* never hand bytecode to the loader: malformed bytecode can crash the VM */
-            keyname(k, sizeof k, d, "policy");
-            problem(ld, r->policy_path, 1, k, "bytecode policies are not allowed");
-        } else if (luaL_loadbuffer(ld->L, r->policy_src, r->policy_len, "=policy") != 0) {
-            /* Syntax only (nothing runs here): reported even when other declarations are
-             * broken too, so one `check` lists every problem. sy_policy runs it later. */
-            const char *msg = lua_tostring(ld->L, -1);
-            const char *p = msg ? strstr(msg, ":") : NULL; /* "policy:LINE: message" */
-            keyname(k, sizeof k, d, "policy");
-            if (p) {
-                long line = strtol(p + 1, NULL, 10);
-                const char *rest = strstr(p + 1, ": ");
-                problem(ld, r->policy_path, (int)line, k, "%s", rest ? rest + 2 : msg);
-            } else {
-                problem(ld, r->policy_path, 0, k, "%s", msg ? msg : "syntax error");
-            }
-            lua_pop(ld->L, 1);
-        } else {
-            lua_pop(ld->L, 1);
-            snprintf(r->policy_hash, sizeof r->policy_hash, "%012llx",
-                     (unsigned long long)(sy_hash64(r->policy_src, r->policy_len, 0) &
-                                          0xffffffffffffull));
-        }
-    }
+    if (policy)
+        read_policy(ld, d, "policy", policy, &r->policy_path, &r->policy_src, &r->policy_len,
+                    r->policy_hash);
+    char *shadow = NULL;
+    if (read_string(ld, d, "shadow", &shadow) == 1)
+        read_policy(ld, d, "shadow", shadow, &r->shadow_path, &r->shadow_src, &r->shadow_len,
+                    r->shadow_hash);
+    free(shadow);
     char *trunc = NULL;
     if (read_string(ld, d, "truncate", &trunc) == 1) {
         if (strcmp(trunc, "drop_oldest") == 0)
@@ -916,6 +930,82 @@ static void each_server(loader *ld, decl *d, int i)
     load_server(ld, d);
 }
 
+/* classifier { id = "difficulty", path = "model.bin", models = { large = "gpt-4" } }: the
+ * file is loaded now (a reload loads it again); each label of the model file maps to the
+ * registry model named in `models`, else to the model whose id or upstream name is the label. */
+static void load_classifier(loader *ld, decl *d, sy_classifier_cfg *c)
+{
+    static const char *const known[] = {"id", "path", "models", NULL};
+    char k[160], *path = NULL, err[512];
+    c->line = d->line;
+    c->file = ld->file;
+    check_known_keys(ld, d, known);
+    keyname(k, sizeof k, d, "path");
+    if (read_string(ld, d, "path", &path) == 0) problem(ld, NULL, d->line, k, "is required (a file made by switchyard train)");
+    if (!path) return;
+    c->path = join_path(ld->cfg->dir, path);
+    free(path);
+    int rc = sy_classifier_load(&c->cls, c->path, err, sizeof err);
+    if (rc != SY_OK) {
+        problem(ld, NULL, d->line, k, "%s", err);
+        return;
+    }
+    c->nlabels = sy_classifier_nlabels(c->cls);
+    if (c->nlabels > SY_CLASSIFIER_MAX_LABELS) {
+        problem(ld, NULL, d->line, k, "%d models in the file, at most %d", c->nlabels,
+                SY_CLASSIFIER_MAX_LABELS);
+        return;
+    }
+    for (int i = 0; i < c->nlabels; i++) {
+        const char *label = sy_classifier_label(c->cls, i);
+        const sy_model *m = sy_config_model(ld->cfg, label);
+        for (int j = 0; !m && j < ld->cfg->nmodels; j++)
+            if (ld->cfg->models[j].upstream && strcmp(ld->cfg->models[j].upstream, label) == 0)
+                m = &ld->cfg->models[j];
+        c->model_of[i] = m;
+    }
+    decl sub;
+    char kb[160];
+    if (open_sub(ld, d, "models", &sub, kb, sizeof kb) == 1) {
+        lua_State *L = ld->L;
+        lua_pushnil(L);
+        while (lua_next(L, sub.tidx)) {
+            const char *mid = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            const char *label = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            const sy_model *m = mid ? sy_config_model(ld->cfg, mid) : NULL;
+            int li = -1;
+            for (int i = 0; label && i < c->nlabels; i++)
+                if (strcmp(sy_classifier_label(c->cls, i), label) == 0) li = i;
+            if (!mid || !label)
+                problem(ld, NULL, d->line, kb, "must map model ids to the file's labels (strings)");
+            else if (!m)
+                problem(ld, NULL, d->line, kb, "unknown model \"%s\"", mid);
+            else if (li < 0) {
+                sy_buf b;
+                sy_buf_init(&b);
+                for (int i = 0; i < c->nlabels; i++)
+                    sy_buf_printf(&b, "%s\"%s\"", i ? ", " : "", sy_classifier_label(c->cls, i));
+                problem(ld, NULL, d->line, kb, "%s: no label \"%s\" in %s (it has: %s)", mid, label,
+                        c->path, b.data ? b.data : "");
+                sy_buf_free(&b);
+            } else
+                c->model_of[li] = m;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static void each_classifier(loader *ld, decl *d, int i)
+{
+    sy_classifier_cfg *c = &ld->cfg->classifiers[i];
+    char **seen = calloc((size_t)i + 1, sizeof *seen);
+    for (int j = 0; seen && j < i; j++) seen[j] = ld->cfg->classifiers[j].id;
+    c->id = read_id(ld, d, "id", seen, i);
+    free(seen);
+    load_classifier(ld, d, c);
+}
+
 int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
 {
     loader ld = {0};
@@ -971,14 +1061,17 @@ int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
     cfg->nproviders = count_kind(L, decls, "provider");
     cfg->nmodels = count_kind(L, decls, "model");
     cfg->nroutes = count_kind(L, decls, "route");
+    cfg->nclassifiers = count_kind(L, decls, "classifier");
+    cfg->classifiers = calloc((size_t)cfg->nclassifiers + 1, sizeof *cfg->classifiers);
     cfg->providers = calloc((size_t)cfg->nproviders + 1, sizeof *cfg->providers);
     cfg->models = calloc((size_t)cfg->nmodels + 1, sizeof *cfg->models);
     cfg->routes = calloc((size_t)cfg->nroutes + 1, sizeof *cfg->routes);
-    if (!cfg->providers || !cfg->models || !cfg->routes) goto oom;
+    if (!cfg->providers || !cfg->models || !cfg->routes || !cfg->classifiers) goto oom;
     each_decl(&ld, decls, "server", each_server);
     each_decl(&ld, decls, "provider", each_provider);
     each_decl(&ld, decls, "model", each_model);
     each_decl(&ld, decls, "route", each_route);
+    each_decl(&ld, decls, "classifier", each_classifier);
     if (cfg->nmodels == 0) problem(&ld, path, 1, "model", "the config declares no model");
     if (ld.errors) goto fail;
 
@@ -1031,8 +1124,16 @@ void sy_config_unref(sy_config *cfg)
         free(cfg->routes[i].name);
         free(cfg->routes[i].policy_path);
         free(cfg->routes[i].policy_src);
+        free(cfg->routes[i].shadow_path);
+        free(cfg->routes[i].shadow_src);
         free(cfg->routes[i].options_json);
     }
+    for (int i = 0; i < cfg->nclassifiers; i++) {
+        free(cfg->classifiers[i].id);
+        free(cfg->classifiers[i].path);
+        sy_classifier_free(cfg->classifiers[i].cls);
+    }
+    free(cfg->classifiers);
     free(cfg->providers);
     free(cfg->models);
     free(cfg->routes);
@@ -1053,6 +1154,14 @@ const sy_model *sy_config_model(const sy_config *cfg, const char *id)
 {
     for (int i = 0; i < cfg->nmodels; i++)
         if (cfg->models[i].id && strcmp(cfg->models[i].id, id) == 0) return &cfg->models[i];
+    return NULL;
+}
+
+const sy_classifier_cfg *sy_config_classifier(const sy_config *cfg, const char *id)
+{
+    for (int i = 0; i < cfg->nclassifiers; i++)
+        if (cfg->classifiers[i].id && strcmp(cfg->classifiers[i].id, id) == 0)
+            return &cfg->classifiers[i];
     return NULL;
 }
 

@@ -124,6 +124,10 @@ typedef struct sy_route {
     char *policy_src;        /* the policy text, read at load (hashed, reloaded as a unit) */
     size_t policy_len;
     char policy_hash[13];    /* short content hash, hex */
+    char *shadow_path;       /* a shadow policy: run after the response, logged, never executed */
+    char *shadow_src;
+    size_t shadow_len;
+    char shadow_hash[13];
     sy_model *default_model; /* used when the policy fails */
     int budget_us;           /* per call of route() */
     char *options_json;      /* the route's `options` table as JSON, or NULL */
@@ -136,6 +140,18 @@ typedef struct sy_route {
     const char *file;
     int line;
 } sy_route;
+
+struct sy_classifier; /* switchyard.h: a trained text classifier, immutable, thread-safe */
+#define SY_CLASSIFIER_MAX_LABELS 16
+typedef struct sy_classifier_cfg {
+    char *id;                /* what policies call it: sy.classify(id, req) */
+    char *path;              /* the model file (switchyard train --out), resolved */
+    struct sy_classifier *cls; /* loaded with the snapshot, freed with it */
+    int nlabels;
+    const sy_model *model_of[SY_CLASSIFIER_MAX_LABELS]; /* each label's registry model, or NULL */
+    const char *file;
+    int line;
+} sy_classifier_cfg;
 
 typedef struct sy_config {
     _Atomic int refs;
@@ -156,6 +172,8 @@ typedef struct sy_config {
     int nmodels;
     sy_route *routes;
     int nroutes;
+    sy_classifier_cfg *classifiers;
+    int nclassifiers;
 } sy_config;
 
 struct lua_State;
@@ -172,6 +190,7 @@ void sy_config_unref(sy_config *cfg);
 
 const sy_model *sy_config_model(const sy_config *cfg, const char *id);
 const sy_route *sy_config_route(const sy_config *cfg, const char *name);
+const sy_classifier_cfg *sy_config_classifier(const sy_config *cfg, const char *id);
 /* Parses "host:port" ("[::1]:8080", ":8080"); returns 0 or SY_EINVAL. host is malloc'd. */
 int sy_parse_listen(const char *s, char **host, int *port);
 
