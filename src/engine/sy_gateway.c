@@ -14,11 +14,34 @@
 #include <event2/event.h>
 
 #include "core/sy_json.h"
+#include "engine/sy_messages.h"
 #include "tokens/sy_tokens.h"
 
 #define MAX_META_HEADERS 16
 
 /* ============================================================ small helpers */
+
+/* Requests on POST /v1/messages speak Anthropic's dialect: their errors and answers go back
+ * in its shape (engine/sy_messages.h). */
+static int is_messages(sy_http_req *req)
+{
+    const char *p = sy_http_req_path(req);
+    return strcmp(p, "/v1/messages") == 0 || strcmp(p, "/messages") == 0;
+}
+
+/* An error body (OpenAI's shape) to the client, in its dialect. */
+static void client_error(sy_http_req *req, int status, const char *json, size_t len)
+{
+    if (!is_messages(req)) {
+        sy_http_respond(req, status, "application/json", json, len);
+        return;
+    }
+    sy_buf b;
+    sy_buf_init(&b);
+    sy_msg_error_body(status, json, len, &b);
+    sy_http_respond(req, status, "application/json", b.data, b.len);
+    sy_buf_free(&b);
+}
 
 static void respond_error(sy_http_req *req, int status, const char *message, const char *param,
                           const char *code)
@@ -26,7 +49,7 @@ static void respond_error(sy_http_req *req, int status, const char *message, con
     sy_buf b;
     sy_buf_init(&b);
     sy_error_body(&b, message, sy_error_type_for_status(status), param, code);
-    sy_http_respond(req, status, "application/json", b.data, b.len);
+    client_error(req, status, b.data, b.len);
     sy_buf_free(&b);
 }
 
@@ -80,6 +103,9 @@ typedef struct sy_call {
     const sy_model *first_choice; /* the decision's first model, before context-window skips */
     sy_buf meta;                 /* request log or shadow: the x-switchyard-* pairs, "n\0v\0" */
     int nmeta;
+    int anthropic;               /* POST /v1/messages: answered in Anthropic's dialect */
+    sy_msg_stream mstream;       /* its stream's state */
+    sy_buf in_body;              /* its request, rewritten into a Chat Completions body */
     sy_decision shadow;          /* the shadow policy's decision (shadow_state 1 or 2) */
     int shadow_state;            /* 0 none, 1 decided, 2 failed, 3 skipped (reloaded) */
     int next;                    /* index in dec.models of the next attempt */
@@ -149,6 +175,7 @@ static void call_free(sy_call *c)
     sy_buf_free(&c->retry_body);
     sy_buf_free(&c->answer_log);
     sy_buf_free(&c->meta);
+    sy_buf_free(&c->in_body);
     if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
     sy_enforce_release(&c->enf, c->w->schemas);
     free(c->skipped);
@@ -661,7 +688,7 @@ static void respond_all_failed(sy_call *c)
         sy_http_add_header(c->req, "retry-after", ra);
     }
     c->status = status;
-    sy_http_respond(c->req, status, "application/json", body.data, body.len);
+    client_error(c->req, status, body.data, body.len);
     sy_log(SY_LOG_WARN, "gateway", "request %s: %s", c->request_id, msg.data);
     sy_buf_free(&msg);
     sy_buf_free(&body);
@@ -674,9 +701,13 @@ static void stream_error(sy_call *c, const char *message, const char *code)
 {
     sy_buf b;
     sy_buf_init(&b);
-    sy_error_body(&b, message, "server_error", NULL, code);
-    sy_http_stream_write(c->req, "data: ", 6);
-    sy_buf_puts(&b, "\n\n");
+    if (c->anthropic) {
+        sy_msg_stream_error(&c->mstream, 502, message, &b);
+    } else {
+        sy_error_body(&b, message, "server_error", NULL, code);
+        sy_buf_puts(&b, "\n\n");
+        sy_http_stream_write(c->req, "data: ", 6);
+    }
     sy_http_stream_write(c->req, b.data, b.len);
     sy_http_stream_end(c->req);
     sy_buf_free(&b);
@@ -704,6 +735,8 @@ static void set_model_field(cJSON *obj, const sy_model *m)
 
 static void commit_stream(sy_call *c, const sy_model *m)
 {
+    if (c->anthropic) /* message_start carries the prompt's tokens, counted as m bills them */
+        sy_msg_stream_init(&c->mstream, c->request_id, m->id, sy_tokens_request(&c->chat, m->tok_kind));
     add_routing_headers(c, m);
     sy_http_add_header(c->req, "cache-control", "no-cache");
     c->status = 200;
@@ -721,6 +754,12 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
     }
     sy_buf *b = &c->scratch;
     sy_buf_reset(b);
+    if (c->anthropic) {
+        sy_msg_stream_chunk(&c->mstream, chunk, b);
+        cJSON_Delete(chunk);
+        if (b->len) sy_http_stream_write(c->req, b->data, b->len);
+        return;
+    }
     sy_buf_puts(b, "data: ");
     char *json = cJSON_PrintUnformatted(chunk);
     cJSON_Delete(chunk);
@@ -729,6 +768,20 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
     sy_buf_puts(b, "\n\n");
     free(json);
     sy_http_stream_write(c->req, b->data, b->len);
+}
+
+/* The clean end of a stream: [DONE], or Anthropic's closing events. */
+static void stream_finish(sy_call *c)
+{
+    if (c->anthropic) {
+        sy_buf *b = &c->scratch;
+        sy_buf_reset(b);
+        sy_msg_stream_end(&c->mstream, b);
+        sy_http_stream_write(c->req, b->data, b->len);
+    } else {
+        sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
+    }
+    sy_http_stream_end(c->req);
 }
 
 static void arm_slot_timer(sy_slot *s, int ms)
@@ -879,6 +932,25 @@ static void flush_held(sy_call *c, sy_slot *s, const sy_model *m, const cJSON *m
     }
 }
 
+/* A chat completion to the client: as it is, or rewritten as an Anthropic message. */
+static void respond_ok(sy_call *c, const sy_model *m, const char *json, size_t len)
+{
+    if (!c->anthropic) {
+        sy_http_respond(c->req, 200, "application/json", json, len);
+        return;
+    }
+    sy_buf b;
+    sy_buf_init(&b);
+    if (sy_msg_answer_from_chat(json, len, m->id, &b) == 0) {
+        sy_http_respond(c->req, 200, "application/json", b.data, b.len);
+    } else {
+        c->status = 502;
+        respond_error(c->req, 502, "the upstream's answer has no message to translate", NULL,
+                      "upstream_error");
+    }
+    sy_buf_free(&b);
+}
+
 /* A complete answer: the upstream's bytes as they came, but for "model": the registry id that
  * answered. */
 static void respond_answer(sy_call *c, const sy_model *m, const sy_answer *ans)
@@ -907,7 +979,7 @@ static void respond_answer(sy_call *c, const sy_model *m, const sy_answer *ans)
     }
     add_routing_headers(c, m);
     c->status = 200;
-    sy_http_respond(c->req, 200, "application/json", b->data, b->len);
+    respond_ok(c, m, b->data, b->len);
 }
 
 static void set_schema_header(sy_call *c, const sy_check *chk)
@@ -961,8 +1033,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
         commit_stream(c, a->model);
         flush_held(c, s, a->model, msg, chk.how[0] != 0);
         cJSON_Delete(msg);
-        sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
-        sy_http_stream_end(c->req);
+        stream_finish(c);
         call_free(c);
         return;
     }
@@ -972,8 +1043,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
             record_try(c, a->model, SY_OUT_OK, 200, "ok");
             commit_stream(c, a->model);
         }
-        sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
-        sy_http_stream_end(c->req);
+        stream_finish(c);
         call_free(c);
         return;
     }
@@ -1014,7 +1084,7 @@ static void on_done(sy_attempt *a, sy_answer *ans)
             add_routing_headers(c, a->model);
             c->status = out ? 200 : 500;
             if (out)
-                sy_http_respond(c->req, 200, "application/json", out, strlen(out));
+                respond_ok(c, a->model, out, strlen(out));
             else
                 respond_error(c->req, 500, "out of memory", NULL, NULL);
             free(out);
@@ -1070,7 +1140,7 @@ static void on_fail(sy_attempt *a, int outcome, int status, const char *message,
         c->status = status;
         if (body && sy_json_scan(body, blen, NULL, 0, &top, NULL) == 0 && top.type == 'o' &&
             sy_json_get(body, top.start, top.end - top.start, "error", &err))
-            sy_http_respond(c->req, status, "application/json", body, blen);
+            client_error(c->req, status, body, blen);
         else
             respond_error(c->req, status, message, NULL, "upstream_error");
         call_free(c);
@@ -1201,8 +1271,7 @@ static void schema_failed(sy_call *c, sy_slot *s, const sy_check *chk, const cJS
         if (c->stream) {
             commit_stream(c, m);
             flush_held(c, s, m, NULL, 0);
-            sy_http_stream_write(c->req, "data: [DONE]\n\n", 14);
-            sy_http_stream_end(c->req);
+            stream_finish(c);
         } else {
             respond_answer(c, m, ans);
         }
@@ -1436,10 +1505,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 /* Validates the body as a Chat Completions request into *chat. Returns 0, or responds 400
  * and returns -1. */
-static int parse_chat(sy_http_req *req, sy_chat *chat)
+/* The request body as a chat request: the client's bytes, or (text != NULL) its rewrite. */
+static int parse_chat(sy_http_req *req, sy_chat *chat, const char *text, size_t len)
 {
-    size_t len;
-    const char *text = sy_http_req_body(req, &len);
+    if (!text) text = sy_http_req_body(req, &len);
     sy_chat_error err;
     if (sy_chat_parse(chat, text, len, &err) == 0) return 0;
     sy_chat_free(chat);
@@ -1553,16 +1622,25 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
 
 /* Parses the request, makes its call and decides its route. NULL when it has already been
  * answered (400, 404, 500). */
-static sy_call *call_decided(sy_worker *w, sy_http_req *req)
+static sy_call *call_decided(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
 {
     sy_chat chat;
-    if (parse_chat(req, &chat) != 0) return NULL;
+    sy_buf body;
+    sy_buf_init(&body);
+    if (rewritten) body = *rewritten, sy_buf_init(rewritten); /* the call owns it from here */
+    if (parse_chat(req, &chat, body.data, body.len) != 0) {
+        sy_buf_free(&body);
+        return NULL;
+    }
     sy_call *c = call_new(w, req);
     if (!c) {
         sy_chat_free(&chat);
+        sy_buf_free(&body);
         respond_error(req, 500, "out of memory", NULL, NULL);
         return NULL;
     }
+    c->in_body = body; /* chat reads it in place */
+    c->anthropic = rewritten != NULL;
     c->chat = chat;
     c->stream = chat.streaming;
     if (decide(c, chat.model_name) != 0) {
@@ -1601,7 +1679,7 @@ static void respond_too_long(sy_call *c, const sy_fit *f, const char *why)
     }
     add_routing_headers(c, NULL);
     c->status = 400;
-    sy_http_respond(c->req, 400, "application/json", b.data, b.len);
+    client_error(c->req, 400, b.data, b.len);
     sy_buf_free(&b);
 }
 
@@ -1646,9 +1724,9 @@ static int fit_context(sy_call *c)
     return -1;
 }
 
-static void chat_completions(sy_worker *w, sy_http_req *req)
+static void chat_completions(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
 {
-    sy_call *c = call_decided(w, req);
+    sy_call *c = call_decided(w, req, rewritten);
     if (!c) return;
     const char *tmo = sy_http_req_header(req, "x-switchyard-timeout-ms");
     if (tmo) {
@@ -1706,7 +1784,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req)
 /* POST /v1/route: the decision for a request, without calling any upstream. */
 static void route_only(sy_worker *w, sy_http_req *req)
 {
-    sy_call *c = call_decided(w, req);
+    sy_call *c = call_decided(w, req, NULL);
     if (!c) return;
     sy_buf out;
     sy_buf_init(&out);
@@ -1850,6 +1928,26 @@ static void admin_reload(sy_worker *w, sy_http_req *req)
     sy_worker_refresh(w); /* this worker's next request already runs on it */
 }
 
+/* POST /v1/messages: an Anthropic Messages request, rewritten into the internal Chat
+ * Completions shape, then routed and executed exactly as /v1/chat/completions; the answer
+ * goes back as a Message (or its event stream). No key is checked yet: x-api-key and
+ * Authorization are both accepted and ignored. */
+static void messages(sy_worker *w, sy_http_req *req)
+{
+    size_t len;
+    const char *body = sy_http_req_body(req, &len);
+    sy_buf chat;
+    sy_buf_init(&chat);
+    char err[300], param[64];
+    if (sy_msg_request_to_chat(body, len, &chat, err, sizeof err, param, sizeof param) != 0) {
+        sy_buf_free(&chat);
+        respond_error(req, 400, err, param[0] ? param : NULL, "invalid_request");
+        return;
+    }
+    chat_completions(w, req, &chat);
+    sy_buf_free(&chat);
+}
+
 void sy_gateway_handle(sy_http_req *req, void *ud)
 {
     sy_worker *w = ud;
@@ -1861,7 +1959,12 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
 
     if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0) {
         if (post) {
-            chat_completions(w, req);
+            chat_completions(w, req, NULL);
+            return;
+        }
+    } else if (strcmp(path, "/v1/messages") == 0 || strcmp(path, "/messages") == 0) {
+        if (post) {
+            messages(w, req);
             return;
         }
     } else if (strcmp(path, "/v1/models") == 0 || strcmp(path, "/models") == 0) {

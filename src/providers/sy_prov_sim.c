@@ -27,6 +27,7 @@ typedef struct sim_state {
     char id[48];
     long created;
     int json_mode;
+    char tool[128];      /* "" or the tool this answer calls (its arguments are in text) */
     sy_buf text;         /* the whole answer */
 } sim_state;
 
@@ -275,6 +276,68 @@ static void build_json(sim_state *s, const char *words)
     sy_buf_free(&v);
 }
 
+/* Whether (and which) tool the answer calls: tool_choice "required" or a named function
+ * always call one; "auto" (or none given) calls one when the conversation ends with the user
+ * (a tool's result coming back gets a text answer, as in an agent loop); "none" never. The
+ * arguments are an instance of the tool's parameters, broken at invalid_json_rate. */
+static void build_tool_call(sim_state *s)
+{
+    const sy_chat *c = s->a->chat;
+    if (c->tools.type != 'a') return;
+    cJSON *tools = cJSON_ParseWithLength(c->text + c->tools.val_off, c->tools.val_len);
+    cJSON *choice = c->tool_choice.type
+                        ? cJSON_ParseWithLength(c->text + c->tool_choice.val_off, c->tool_choice.val_len)
+                        : NULL;
+    const char *want = NULL;
+    int call = 0;
+    if (cJSON_IsString(choice)) {
+        call = strcmp(choice->valuestring, "required") == 0 ||
+               (strcmp(choice->valuestring, "auto") == 0);
+    } else if (cJSON_IsObject(choice)) {
+        want = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(choice, "function"), "name"));
+        call = want != NULL;
+    } else {
+        call = 1; /* no tool_choice: auto */
+    }
+    if (call && !(cJSON_IsObject(choice) || (cJSON_IsString(choice) && choice->valuestring[0] == 'r'))) {
+        /* auto: only when the last message is the user's */
+        sy_json_iter it;
+        sy_json_member m, last = {0};
+        sy_json_iter_init(&it, c->text, c->messages.val_off, c->messages.val_len);
+        while (sy_json_iter_next(&it, &m)) last = m;
+        call = last.type && sy_chat_role_is(c, &last, "user");
+    }
+    const cJSON *t, *pick = NULL;
+    int n = cJSON_GetArraySize(tools);
+    cJSON_ArrayForEach(t, tools)
+    {
+        const char *name = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "function"), "name"));
+        if (name && (!want || strcmp(name, want) == 0)) {
+            pick = t;
+            if (want) break;
+        }
+    }
+    if (!want && n > 0) pick = cJSON_GetArrayItem(tools, (int)(uniform(&s->rng) * n));
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(pick, "function");
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fn, "name"));
+    if (call && name) {
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+        int broken = uniform(&s->rng) < s->a->model->sim.invalid_json_rate;
+        snprintf(s->tool, sizeof s->tool, "%s", name);
+        sy_buf_reset(&s->text);
+        if (cJSON_IsObject(params))
+            gen_value(s, params, params, 0, broken, &s->text);
+        else
+            sy_buf_puts(&s->text, "{}");
+        if (broken && s->text.len > 2 && !cJSON_GetObjectItemCaseSensitive(params, "required"))
+            s->text.len /= 2;
+    }
+    cJSON_Delete(tools);
+    cJSON_Delete(choice);
+}
+
 static void build_text(sim_state *s)
 {
     sy_buf words;
@@ -303,6 +366,25 @@ static void finish_fail(sim_state *s)
     a->ev->on_fail(a, SY_OUT_HTTP, status, msg, body);
 }
 
+/* [{index, id, type, function: {name, arguments}}]: whole (non-stream, or with_args), or the
+ * stream's first piece (name, empty arguments) */
+static cJSON *tool_calls(const sim_state *s, int with_args)
+{
+    cJSON *arr = cJSON_CreateArray(), *tc = cJSON_CreateObject();
+    char id[64];
+    snprintf(id, sizeof id, "call_%s", s->id + 13); /* "chatcmpl-sim-" stripped */
+    if (s->a->stream) cJSON_AddNumberToObject(tc, "index", 0);
+    if (!with_args || !s->a->stream) {
+        cJSON_AddStringToObject(tc, "id", id);
+        cJSON_AddStringToObject(tc, "type", "function");
+    }
+    cJSON *fn = cJSON_AddObjectToObject(tc, "function");
+    if (!with_args || !s->a->stream) cJSON_AddStringToObject(fn, "name", s->tool);
+    cJSON_AddStringToObject(fn, "arguments", with_args && s->text.data ? s->text.data : "");
+    cJSON_AddItemToArray(arr, tc);
+    return arr;
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     sim_state *s = arg;
@@ -321,7 +403,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         cJSON_AddNumberToObject(c, "index", 0);
         cJSON *msg = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
-        cJSON_AddStringToObject(msg, "content", s->text.data ? s->text.data : "");
+        if (s->tool[0]) {
+            cJSON_AddNullToObject(msg, "content");
+            cJSON_AddItemToObject(msg, "tool_calls", tool_calls(s, 1));
+            finish = "tool_calls";
+        } else {
+            cJSON_AddStringToObject(msg, "content", s->text.data ? s->text.data : "");
+        }
         cJSON_AddStringToObject(c, "finish_reason", finish);
         cJSON_AddItemToArray(choices, c);
         cJSON_AddItemToObject(resp, "usage", usage(s));
@@ -346,7 +434,19 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     cJSON *delta = cJSON_AddObjectToObject(c, "delta");
     int last;
     if (s->sent == 0) cJSON_AddStringToObject(delta, "role", "assistant");
-    if (s->json_mode) {
+    if (s->tool[0]) { /* the call in one chunk, its arguments in the next */
+        cJSON_AddItemToObject(delta, "tool_calls", tool_calls(s, s->sent > 0));
+        if (s->sent == 0) {
+            s->sent = 1;
+            cJSON_AddNullToObject(c, "finish_reason");
+            cJSON_AddItemToArray(choices, c);
+            a->ev->on_chunk(a, chunk);
+            arm(s, s->token_gap_ms);
+            return;
+        }
+        s->sent = s->ntokens;
+        finish = "tool_calls";
+    } else if (s->json_mode) {
         cJSON_AddStringToObject(delta, "content", s->text.data ? s->text.data : "");
         s->sent = s->ntokens;
     } else {
@@ -413,6 +513,7 @@ int sy_prov_sim_start(sy_attempt *a)
     s->created = (long)(sy_wall_ms() / 1000);
     s->token_gap_ms = 1000.0 / cfg->tokens_per_s;
     build_text(s);
+    build_tool_call(s);
 
     double ttft = lognormal(&s->rng, cfg->ttft_p50_ms, cfg->ttft_p95_ms);
     if (cfg->slow_rate > 0 && uniform(&s->rng) < cfg->slow_rate) ttft *= cfg->slow_factor;

@@ -273,12 +273,13 @@ TEST(tool_call_arguments_are_checked)
 
 TEST(a_text_answer_to_a_request_with_tools_is_not_held)
 {
-    /* only tool-call arguments have a schema here: the text answer streams as it comes */
+    /* only tool-call arguments have a schema here: the text answer streams as it comes
+     * (tool_choice none: a sim model calls a tool when it may and the user spoke last) */
     sy_resp r;
     sy_sse sse = {0};
     post(&r,
          "{\"model\":\"good\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":"
+         "\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":"
          "{\"type\":\"object\"}}}]}",
          NULL);
     CHECK(r.status == 200);
