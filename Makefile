@@ -16,8 +16,12 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS := build-essential cmake pkg-config libluajit-5.1-dev luajit libcurl4-openssl-dev \
         libcjson-dev lua-cjson lua-busted libevent-dev libhttp-parser-dev curl \
         libpcre2-dev unicode-data
-# What `make test` needs besides: promtool checks the example alert rules.
-TEST_DEPS := prometheus
+# What `make test` needs besides: promtool checks the example alert rules; Node.js and npm run
+# the official SDKs against the gateway (tests/clients). `nodejs:node` means "unless a `node`
+# is on the PATH": an existing (newer) Node is kept, Debian's is installed only when none is.
+TEST_DEPS := prometheus nodejs:node npm:npm
+# npm packages for `make test`, each directory installed with `npm ci` from its lock file.
+TEST_NPM := tests/clients
 # Extra tools for `make bench` (never libnginx-mod-http-lua: it removes libluajit-5.1-dev).
 BENCH_DEPS := nginx wrk
 
@@ -30,6 +34,7 @@ deps:
 
 test-deps:
 	@./tools/ensure-deps $(TEST_DEPS)
+	@for d in $(TEST_NPM); do ./tools/ensure-npm-ci $$d || exit 1; done
 
 bench-deps:
 	@./tools/ensure-deps $(BENCH_DEPS)
