@@ -32,6 +32,9 @@ static int is_messages(sy_http_req *req)
 /* An error body (OpenAI's shape) to the client, in its dialect. */
 static void client_error(sy_http_req *req, int status, const char *json, size_t len)
 {
+    /* the gateway has already retried and fallen over as the route says: an SDK's own
+     * retries would run the whole chain again (both official SDKs honour this header) */
+    if (status >= 500) sy_http_add_header(req, "x-should-retry", "false");
     if (!is_messages(req)) {
         sy_http_respond(req, status, "application/json", json, len);
         return;
@@ -1948,6 +1951,31 @@ static void messages(sy_worker *w, sy_http_req *req)
     sy_buf_free(&chat);
 }
 
+/* GET /v1/models/{id}: one entry of the models list (a model or a route). */
+static void model_one(sy_worker *w, sy_http_req *req, const char *id)
+{
+    cJSON *list = cJSON_ParseWithLength(w->models_json, w->models_len);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(list, "data"))
+    {
+        const char *mid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
+        if (mid && strcmp(mid, id) == 0) {
+            char *out = cJSON_PrintUnformatted(m);
+            if (out)
+                sy_http_respond(req, 200, "application/json", out, strlen(out));
+            else
+                respond_error(req, 500, "out of memory", NULL, NULL);
+            free(out);
+            cJSON_Delete(list);
+            return;
+        }
+    }
+    cJSON_Delete(list);
+    char msg[300];
+    snprintf(msg, sizeof msg, "The model '%.200s' does not exist (see GET /v1/models)", id);
+    respond_error(req, 404, msg, "model", "model_not_found");
+}
+
 void sy_gateway_handle(sy_http_req *req, void *ud)
 {
     sy_worker *w = ud;
@@ -1970,6 +1998,11 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
     } else if (strcmp(path, "/v1/models") == 0 || strcmp(path, "/models") == 0) {
         if (get) {
             sy_http_respond(req, 200, "application/json", w->models_json, w->models_len);
+            return;
+        }
+    } else if (strncmp(path, "/v1/models/", 11) == 0 && path[11]) {
+        if (get) {
+            model_one(w, req, path + 11);
             return;
         }
     } else if (strcmp(path, "/v1/route") == 0) {

@@ -464,9 +464,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         cJSON_AddNullToObject(c, "finish_reason");
     }
     cJSON_AddItemToArray(choices, c);
-    if (last) cJSON_AddItemToObject(chunk, "usage", usage(s));
     a->ev->on_chunk(a, chunk);
-    if (last) {
+    if (last) { /* the usage in a chunk of its own, with no choices, as OpenAI sends it */
+        cJSON *u = envelope(s, "chat.completion.chunk");
+        cJSON_AddArrayToObject(u, "choices");
+        cJSON_AddItemToObject(u, "usage", usage(s));
+        a->ev->on_chunk(a, u);
         a->priv = NULL;
         sim_free(s);
         a->ev->on_done(a, NULL);

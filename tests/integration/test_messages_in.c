@@ -232,6 +232,51 @@ TEST(a_stream_cut_short_ends_with_an_error_event)
     sy_resp_free(&r);
 }
 
+TEST(sdk_details)
+{
+    /* one entry of the models list; unknown ids are a 404 */
+    char url[200];
+    sy_resp r;
+    snprintf(url, sizeof url, "%s/v1/models/fine", g_env.gw.base);
+    CHECK(sy_http_get(&r, url) == 0 && r.status == 200);
+    cJSON *j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "id"), "fine");
+    CHECK_STR(sy_json_str(j, "object"), "model");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/models/nope", g_env.gw.base);
+    CHECK(sy_http_get(&r, url) == 0 && r.status == 404);
+    j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "error.code"), "model_not_found");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+    /* the gateway's 5xx come after its own fallbacks: SDKs must not run the chain again */
+    CHECK(post(&r, "/v1/chat/completions", "{\"model\":\"down\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL) == 0);
+    CHECK(r.status == 503);
+    CHECK_STR(sy_resp_header(&r, "x-should-retry"), "false");
+    sy_resp_free(&r);
+    CHECK(post(&r, "/v1/chat/completions", "{\"model\":\"gpt-9\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL) == 0);
+    CHECK(r.status == 404 && sy_resp_header(&r, "x-should-retry") == NULL);
+    sy_resp_free(&r);
+    /* a sim stream's usage comes in a chunk of its own, with no choices */
+    sy_sse sse = {0};
+    CHECK(post(&r, "/v1/chat/completions",
+               "{\"model\":\"agent\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+               "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL) == 0);
+    CHECK(sy_sse_parse(&r, &sse) == 0 && sse.done_last && sse.n >= 3);
+    if (sse.n >= 3) {
+        cJSON *u = cJSON_Parse(sse.ev[sse.n - 2].data), *f = cJSON_Parse(sse.ev[sse.n - 3].data);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(u, "choices")) == 0);
+        CHECK(sy_json_num(u, "usage.completion_tokens", 0) > 0);
+        CHECK_STR(sy_json_str(f, "choices.0.finish_reason"), "stop");
+        CHECK(cJSON_GetObjectItem(f, "usage") == NULL);
+        cJSON_Delete(u);
+        cJSON_Delete(f);
+    }
+    sy_sse_free(&sse);
+    sy_resp_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     const char *gw, *mock;
@@ -243,6 +288,7 @@ int main(int argc, char **argv)
     RUN(tool_use_from_a_simulated_agent);
     RUN(errors_are_anthropic_errors);
     RUN(a_stream_cut_short_ends_with_an_error_event);
+    RUN(sdk_details);
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
     return sy_test_summary();
 }
