@@ -173,6 +173,22 @@ int sy_enforce_prepare(sy_enforce *e, const sy_chat *c, sy_schema_cache *sc, cha
             e->active = 1;
         }
     }
+    /* tool_choice "required" or a named function: an answer without that call breaks the
+     * request's promise like a schema does */
+    const sy_json_member *tc = &c->tool_choice;
+    sy_json_member fn, name;
+    if (e->ntools && tc->type == 's' && sy_json_string_eq(text, tc, "required")) {
+        e->require_call = 1;
+    } else if (e->ntools && tc->type == 'o' &&
+               sy_json_get(text, tc->val_off, tc->val_len, "function", &fn) && fn.type == 'o' &&
+               sy_json_get(text, fn.val_off, fn.val_len, "name", &name) && name.type == 's') {
+        sy_buf nb;
+        sy_buf_init(&nb);
+        sy_json_string(text, name.val_off, name.val_len, &nb);
+        snprintf(e->require_tool, sizeof e->require_tool, "%s", nb.data ? nb.data : "");
+        sy_buf_free(&nb);
+        e->require_call = 1;
+    }
     return 0;
 }
 
@@ -313,6 +329,17 @@ void sy_enforce_check(const sy_enforce *e, cJSON *message, sy_check *out)
             out->how = how;
         }
     }
+    if (e->require_call && !has_calls) {
+        if (e->require_tool[0])
+            snprintf(out->error, sizeof out->error,
+                     "tool_choice requires a call of \"%s\"; the answer has no tool call",
+                     e->require_tool);
+        else
+            snprintf(out->error, sizeof out->error,
+                     "tool_choice is \"required\"; the answer has no tool call");
+        out->valid = 0;
+        return;
+    }
     cJSON *call, *calls = has_calls ? tool_calls : NULL;
     int i = 0;
     cJSON_ArrayForEach(call, calls)
@@ -325,6 +352,12 @@ void sy_enforce_check(const sy_enforce *e, cJSON *message, sy_check *out)
         const sy_enforce_tool *t = NULL;
         for (int k = 0; cJSON_IsString(name) && k < e->ntools; k++)
             if (strcmp(e->tools[k].name, name->valuestring) == 0) t = &e->tools[k];
+        if (t && e->require_tool[0] && strcmp(t->name, e->require_tool) != 0) {
+            snprintf(out->error, sizeof out->error, "%s calls \"%s\"; tool_choice requires \"%s\"",
+                     what, t->name, e->require_tool);
+            out->valid = 0;
+            return;
+        }
         if (!t) {
             snprintf(out->error, sizeof out->error, "%s calls %s%s%s, which is not one of the "
                      "request's tools", what, cJSON_IsString(name) ? "\"" : "",

@@ -164,6 +164,8 @@ typedef struct sy_enforce {
     const sy_schema *schema;    /* response_format json_schema (borrowed from the cache) */
     sy_enforce_tool tools[SY_ENFORCE_MAX_TOOLS];
     int ntools;
+    int require_call;           /* tool_choice "required" or a named function */
+    char require_tool[64];      /* the name it requires, "" for any */
 } sy_enforce;
 typedef struct sy_check {
     int valid;

@@ -1768,7 +1768,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
         return;
     }
     /* streams whose answer must be checked whole are held until it is */
-    c->hold_all = c->stream && (c->enf.schema || c->enf.json_object ||
+    c->hold_all = c->stream && (c->enf.schema || c->enf.json_object || c->enf.require_call ||
                                 c->dec.kind == SY_DEC_CASCADE ||
                                 (c->route && c->route->stream_buffer));
     sy_http_req_set_abort_cb(req, on_client_abort, c);

@@ -20,7 +20,9 @@ static const char *CFG =
     "model { id = \"down\", provider = \"m\", upstream = \"mock?status=503\" }\n"
     "model { id = \"cut\", provider = \"m\", upstream = \"mock?chunks=5&chunk_ms=20&fail_after_chunks=2\" }\n"
     "model { id = \"agent\", provider = \"sim\", capabilities = { \"tools\", \"stream\" } }\n"
-    "route { name = \"auto\", policy = \"p.lua\", default = \"fine\" }\n";
+    "route { name = \"auto\", policy = \"p.lua\", default = \"fine\" }\n"
+    "route { name = \"forced\", policy = \"chain.lua\", default = \"agent\","
+    " options = { chain = { \"fine\", \"agent\" } } }\n";
 
 static const char *const FILES[] = {
     "p.lua",
@@ -30,6 +32,7 @@ static const char *const FILES[] = {
     "  if req.text:find('long', 1, true) then return sy.pick('fine', 'long word') end\n"
     "  return sy.pick('agent', 'default')\n"
     "end }\n",
+    "chain.lua", SY_IT_CHAIN_POLICY,
     NULL};
 
 static int post(sy_resp *r, const char *path, const char *body, const char *header)
@@ -277,6 +280,36 @@ TEST(sdk_details)
     sy_resp_free(&r);
 }
 
+TEST(a_forced_tool_choice_needs_a_tool_call)
+{
+    /* fine (the mock) answers with text: not what tool_choice promised, so the chain moves on */
+    const char *tools = "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                        "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+                        "\"string\"}},\"required\":[\"city\"]}}}]";
+    char body[1024];
+    for (int stream = 0; stream < 2; stream++) {
+        snprintf(body, sizeof body,
+                 "{\"model\":\"forced\",%s%s,\"tool_choice\":{\"type\":\"function\",\"function\":"
+                 "{\"name\":\"get_weather\"}},\"messages\":[{\"role\":\"user\",\"content\":\"w?\"}]}",
+                 stream ? "\"stream\":true," : "", tools);
+        sy_resp r;
+        CHECK(post(&r, "/v1/chat/completions", body, NULL) == 0);
+        CHECK(r.status == 200);
+        CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "fine:schema_invalid, agent:200");
+        CHECK_CONTAINS(r.body, "get_weather");
+        sy_resp_free(&r);
+    }
+    /* "required" with only a text model: 502 that says why */
+    snprintf(body, sizeof body,
+             "{\"model\":\"fine\",%s,\"tool_choice\":\"required\",\"messages\":[{\"role\":\"user\",\"content\":\"w?\"}]}",
+             tools);
+    sy_resp r;
+    CHECK(post(&r, "/v1/chat/completions", body, NULL) == 0);
+    CHECK(r.status == 502);
+    CHECK_CONTAINS(r.body, "tool_choice is \\\"required\\\"; the answer has no tool call");
+    sy_resp_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     const char *gw, *mock;
@@ -289,6 +322,7 @@ int main(int argc, char **argv)
     RUN(errors_are_anthropic_errors);
     RUN(a_stream_cut_short_ends_with_an_error_event);
     RUN(sdk_details);
+    RUN(a_forced_tool_choice_needs_a_tool_call);
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
     return sy_test_summary();
 }
