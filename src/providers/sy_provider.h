@@ -70,7 +70,8 @@ typedef struct sy_attempt_events {
 struct sy_attempt {
     /* set by the engine before sy_provider_start */
     const sy_model *model;
-    const sy_chat *chat; /* the client's request, sent as it is but for "model" */
+    const sy_chat *chat; /* the client's request (openai: sent as it is but for "model";
+                            anthropic: translated) */
     int stream;
     const sy_attempt_events *ev;
     void *ud;
