@@ -639,14 +639,15 @@ static int schedule_retry(sy_call *c, const sy_model *m, int retry_after_ms);
 static int retryable(int outcome, int status, const char *body)
 {
     if (outcome != SY_OUT_HTTP) return 1;
-    if (status >= 500) return 1;
+    if (status >= 500) return 1; /* Anthropic's 529 "overloaded" included */
     /* too long for this model (our count for it was an estimate): another may take it */
     if (status == 400 && body && strstr(body, "context_length_exceeded")) return 1;
     return status == 401 || status == 403 || status == 408 || status == 409 || status == 429;
 }
 
 /* All attempts failed: 504 if all timed out, 503 if none got through (connect failures,
- * 429, 503), else 502; the message and an `attempts` array say what happened. */
+ * 429, 503, Anthropic's 529 "overloaded"), else 502; the message and an `attempts` array
+ * say what happened. */
 static void respond_all_failed(sy_call *c)
 {
     int all_timeout = 1, all_unavail = 1, all_schema = 1;
@@ -659,7 +660,8 @@ static void respond_all_failed(sy_call *c)
         if (t->outcome != SY_OUT_TIMEOUT) all_timeout = 0;
         if (t->outcome != SY_OUT_SCHEMA) all_schema = 0;
         if (!(t->outcome == SY_OUT_CONNECT || t->outcome == SY_OUT_BREAKER ||
-              (t->outcome == SY_OUT_HTTP && (t->status == 429 || t->status == 503))))
+              (t->outcome == SY_OUT_HTTP &&
+               (t->status == 429 || t->status == 503 || t->status == 529))))
             all_unavail = 0;
         sy_buf_printf(&msg, "%s%s: %s", i ? "; " : "", t->model->id, t->message);
     }

@@ -11,6 +11,7 @@ int sy_provider_start(sy_attempt *a)
     a->retry_after_ms = -1;
     switch (a->model->provider->kind) {
     case SY_PROV_OPENAI: return sy_prov_openai_start(a);
+    case SY_PROV_ANTHROPIC: return sy_prov_anthropic_start(a);
     case SY_PROV_SIM: return sy_prov_sim_start(a);
     default: return SY_EINVAL;
     }
@@ -21,6 +22,7 @@ void sy_provider_cancel(sy_attempt *a)
     if (!a->priv) return;
     switch (a->model->provider->kind) {
     case SY_PROV_OPENAI: sy_prov_openai_cancel(a); break;
+    case SY_PROV_ANTHROPIC: sy_prov_anthropic_cancel(a); break;
     case SY_PROV_SIM: sy_prov_sim_cancel(a); break;
     default: break;
     }

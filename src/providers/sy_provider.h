@@ -1,5 +1,6 @@
 /* sy_provider.h — one interface for every upstream API family. The engine starts an attempt
- * on a model; the adapter (sy_prov_openai.c, sy_prov_sim.c) reports back through three
+ * on a model; the adapter (sy_prov_openai.c, sy_prov_anthropic.c, sy_prov_sim.c, the first
+ * two over the shared transport of sy_prov_http.c) reports back through three
  * events. Adapters know nothing of the inbound server or of Lua. */
 #ifndef SY_PROVIDER_H
 #define SY_PROVIDER_H
@@ -69,7 +70,8 @@ typedef struct sy_attempt_events {
 struct sy_attempt {
     /* set by the engine before sy_provider_start */
     const sy_model *model;
-    const sy_chat *chat; /* the client's request, sent as it is but for "model" */
+    const sy_chat *chat; /* the client's request (openai: sent as it is but for "model";
+                            anthropic: translated) */
     int stream;
     const sy_attempt_events *ev;
     void *ud;
@@ -87,6 +89,8 @@ void sy_provider_cancel(sy_attempt *a);
 /* Adapters. */
 int sy_prov_openai_start(sy_attempt *a);
 void sy_prov_openai_cancel(sy_attempt *a);
+int sy_prov_anthropic_start(sy_attempt *a);
+void sy_prov_anthropic_cancel(sy_attempt *a);
 int sy_prov_sim_start(sy_attempt *a);
 void sy_prov_sim_cancel(sy_attempt *a);
 

@@ -385,7 +385,7 @@ static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
     static const char *const known[] = {"id",         "kind",       "base_url", "api_key_env",
                                         "timeout_ms", "connect_timeout_ms",     "seed",
                                         "time_scale", "transport", "ttft_timeout_ms",
-                                        "idle_timeout_ms", NULL};
+                                        "idle_timeout_ms", "anthropic_version", NULL};
     char *kind = NULL;
     p->line = d->line;
     p->timeout_ms = 60000;
@@ -393,22 +393,38 @@ static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
     p->time_scale = 1.0;
     check_known_keys(ld, d, known);
     if (read_string(ld, d, "kind", &kind) == 0)
-        problem(ld, NULL, d->line, "provider.kind", "is required (\"openai\" or \"sim\")");
+        problem(ld, NULL, d->line, "provider.kind",
+                "is required (\"openai\", \"anthropic\" or \"sim\")");
     if (kind) {
         if (strcmp(kind, "openai") == 0)
             p->kind = SY_PROV_OPENAI;
+        else if (strcmp(kind, "anthropic") == 0)
+            p->kind = SY_PROV_ANTHROPIC;
         else if (strcmp(kind, "sim") == 0)
             p->kind = SY_PROV_SIM;
         else {
             char k[160];
             keyname(k, sizeof k, d, "kind");
-            problem(ld, NULL, d->line, k, "unknown provider kind \"%s\" (known: openai, sim)",
-                    kind);
+            problem(ld, NULL, d->line, k,
+                    "unknown provider kind \"%s\" (known: openai, anthropic, sim)", kind);
         }
     }
     free(kind);
     read_string(ld, d, "base_url", &p->base_url);
-    if (p->kind == SY_PROV_OPENAI) {
+    if (p->kind == SY_PROV_ANTHROPIC && !p->base_url)
+        p->base_url = sy_strdup("https://api.anthropic.com/v1");
+    if (p->kind == SY_PROV_ANTHROPIC) {
+        p->anthropic_version = sy_strdup("2023-06-01");
+        read_string(ld, d, "anthropic_version", &p->anthropic_version);
+    } else if (get_raw(ld->L, d->tidx, "anthropic_version") != LUA_TNIL) {
+        char k[160];
+        keyname(k, sizeof k, d, "anthropic_version");
+        problem(ld, NULL, d->line, k, "only applies to an anthropic provider");
+        lua_pop(ld->L, 1);
+    } else {
+        lua_pop(ld->L, 1);
+    }
+    if (p->kind == SY_PROV_OPENAI || p->kind == SY_PROV_ANTHROPIC) {
         if (!p->base_url) {
             char k[160];
             keyname(k, sizeof k, d, "base_url");
@@ -449,7 +465,7 @@ static void load_provider(loader *ld, decl *d, sy_provider_cfg *p)
     }
     free(transport);
     sy_hurl u;
-    if (p->kind == SY_PROV_OPENAI && want_direct && p->base_url &&
+    if ((p->kind == SY_PROV_OPENAI || p->kind == SY_PROV_ANTHROPIC) && want_direct && p->base_url &&
         sy_hurl_parse(p->base_url, &u) == 0) {
         p->direct_http = 1;
         p->hurl = u;
@@ -1105,6 +1121,7 @@ void sy_config_unref(sy_config *cfg)
         free(p->id);
         free(p->base_url);
         free(p->api_key_env);
+        free(p->anthropic_version);
         if (p->api_key) {
             /* wipe the secret before the memory is reused */
             volatile char *v = p->api_key;

@@ -11,7 +11,7 @@
 #include "core/sy_core.h"
 #include "core/sy_url.h"
 
-enum { SY_PROV_OPENAI = 1, SY_PROV_SIM = 2 };
+enum { SY_PROV_OPENAI = 1, SY_PROV_SIM = 2, SY_PROV_ANTHROPIC = 3 };
 enum { SY_TRUNC_NONE = 0, SY_TRUNC_DROP_OLDEST = 1, SY_TRUNC_MIDDLE_OUT = 2 };
 /* what a route does with an answer that breaks the request's JSON schema */
 enum { SY_SCHEMA_ESCALATE = 0, SY_SCHEMA_RETRY = 1, SY_SCHEMA_PASS = 2 };
@@ -26,7 +26,8 @@ enum {
 typedef struct sy_provider_cfg {
     char *id;
     int kind;            /* SY_PROV_* */
-    char *base_url;      /* openai: e.g. "https://api.openai.com/v1" (no trailing slash) */
+    char *base_url;      /* openai, anthropic: e.g. "https://api.openai.com/v1" (no trailing
+                            slash) */
     char *api_key_env;   /* name of the environment variable holding the key, or NULL */
     char *api_key;       /* resolved at load; never logged, never echoed */
     int timeout_ms;      /* whole attempt */
@@ -35,7 +36,8 @@ typedef struct sy_provider_cfg {
     int idle_timeout_ms;     /* streams: at most this between chunks (0 = off) */
     uint64_t seed;       /* sim */
     double time_scale;   /* sim: multiplies every simulated delay (0 = instant) */
-    int direct_http;     /* openai: served by sy_hclient (plain http, numeric host) */
+    char *anthropic_version; /* anthropic: the anthropic-version header, default "2023-06-01" */
+    int direct_http;     /* openai, anthropic: served by sy_hclient (plain http, numeric host) */
     sy_hurl hurl;        /* its parsed base_url */
     const char *file;
     int line;

@@ -172,6 +172,60 @@ TEST(lua_errors_in_the_config_keep_their_line)
     sy_buf_free(&diag);
 }
 
+TEST(anthropic_providers)
+{
+    write_file("p.lua", GOOD_POLICY);
+    const char *path = write_file(
+        "anth.lua",
+        "provider { id = 'a', kind = 'anthropic', api_key_env = 'SY_TEST_ANTH_KEY' }\n"
+        "provider { id = 'b', kind = 'anthropic', base_url = 'http://127.0.0.1:9/v1/',\n"
+        "           anthropic_version = '2024-01-01' }\n"
+        "model { id = 'small', provider = 'a', upstream = 'claude-x' }\n"
+        "route { name = 'auto', policy = 'p.lua', default = 'small' }\n");
+    setenv("SY_TEST_ANTH_KEY", "sk-ant-test", 1);
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
+    if (!cfg) {
+        fprintf(stderr, "%s", diag.data);
+        sy_buf_free(&diag);
+        return;
+    }
+    const sy_provider_cfg *a = &cfg->providers[0], *b = &cfg->providers[1];
+    CHECK(a->kind == SY_PROV_ANTHROPIC);
+    CHECK_STR(a->base_url, "https://api.anthropic.com/v1"); /* the default */
+    CHECK_STR(a->anthropic_version, "2023-06-01");
+    CHECK_STR(a->api_key, "sk-ant-test");
+    CHECK(!a->direct_http);
+    CHECK_STR(b->base_url, "http://127.0.0.1:9/v1");
+    CHECK_STR(b->anthropic_version, "2024-01-01");
+    CHECK(b->direct_http); /* plain http to a numeric host: the built-in client */
+    sy_config_unref(cfg);
+
+    path = write_file("anth_bad.lua",
+                      "provider { id = 'o', kind = 'openai', base_url = 'http://x/v1',\n"
+                      "           anthropic_version = '2023-06-01' }\n"
+                      "provider { id = 'c', kind = 'anthropic', anthropic_version = 5 }\n"
+                      "provider { id = 'd', kind = 'anthropic', base_url = 'ftp://x' }\n"
+                      "model { id = 'small', provider = 'o' }\n"
+                      "route { name = 'auto', policy = 'p.lua', default = 'small' }\n");
+    sy_buf_reset(&diag);
+    cfg = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_ECONFIG);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s:1: provider[o].anthropic_version: only applies to an anthropic provider", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:3: provider[c].anthropic_version: must be a non-empty string",
+             path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:4: provider[d].base_url: must start with http:// or https://",
+             path);
+    CHECK_CONTAINS(diag.data, want);
+    sy_buf_free(&diag);
+}
+
 TEST(listen_addresses)
 {
     char *host = NULL;
@@ -198,6 +252,7 @@ int main(void)
     RUN(reports_every_problem_with_file_line_and_key);
     RUN(lua_errors_in_the_config_keep_their_line);
     RUN(listen_addresses);
+    RUN(anthropic_providers);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");

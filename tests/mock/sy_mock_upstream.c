@@ -1,5 +1,5 @@
-/* sy_mock_upstream.c — `sy-mock-upstream`, the mock OpenAI upstream of tests/integration/ and
- * bench/: each request's behaviour comes from its "model" string. */
+/* sy_mock_upstream.c — `sy-mock-upstream`, the mock OpenAI and Anthropic upstream of
+ * tests/integration/ and bench/: each request's behaviour comes from its "model" string. */
 /*
  * Usage: sy-mock-upstream --listen 127.0.0.1:PORT [--threads N] [--require-key KEY]
  *
@@ -32,12 +32,40 @@
  * "chunks" is exactly the number of content events. stream_options.include_usage adds a
  * usage event (choices []) before [DONE].
  *
+ *
+ * POST /v1/messages — the Anthropic Messages API, the same "model" options:
+ *   (none)                    a message with one text block, stop_reason "end_turn", usage
+ *                             {input_tokens, output_tokens}
+ *   echo=1                    the answer text is the whole request body as received (compact
+ *                             JSON), so tests can check what a gateway translated
+ *   content=TEXT              the answer text, as above
+ *   tool=NAME                 a tool_use block of NAME (id "toolu_mock") whose input is the
+ *                             answer text when that is a JSON object, else {"text": answer};
+ *                             stop_reason "tool_use"; streamed as input_json_delta pieces
+ *   stop=REASON               the stop_reason instead (max_tokens, refusal, ...)
+ *   cache=N                   usage also has cache_read_input_tokens N
+ *   status=N [retry_after=S]  HTTP N with an Anthropic error body {"type":"error","error":
+ *                             {"type", "message"}}: 529 overloaded_error ("Overloaded"), 429
+ *                             rate_limit_error, 400 invalid_request_error, 401
+ *                             authentication_error, 403 permission_error, 404 not_found_error,
+ *                             other 5xx api_error; content=TEXT is the message
+ *   stream (request "stream": true): message_start (usage input_tokens, output_tokens 1),
+ *                             content_block_start, ping, then `chunks` content_block_delta
+ *                             events (text_delta or input_json_delta) `chunk_ms` apart,
+ *                             content_block_stop, message_delta (stop_reason, usage
+ *                             output_tokens), message_stop; fail_after_chunks=K closes after K
+ *                             deltas (no message_stop); stall_ms, delay_ms, reset, garbage as
+ *                             above
+ * --require-key KEY also wants "x-api-key: KEY" here (else 401 authentication_error).
+ *
  * GET /v1/models lists "mock". GET /_mock/stats: {"requests", "by_model": {model string:
  * count}, "client_closed", "last_authorization" (of the last request, "" if it had none),
- * "threads"}; POST /_mock/reset zeroes them (ids keep counting, so they stay unique).
+ * "last_api_key", "last_anthropic_version" (the x-api-key and anthropic-version headers of
+ * the last /v1/messages request, "" if absent), "threads"}; POST /_mock/reset zeroes them
+ * (ids keep counting, so they stay unique).
  * --require-key KEY: /v1/ paths without "Authorization: Bearer KEY" gets 401 "bad key" (still
  * counted, so a test can read what was sent). Malformed JSON: 400; unknown path: 404.
- * Stats count POST /v1/chat/completions only; each thread keeps its own
+ * Stats count POST /v1/chat/completions and /v1/messages only; each thread keeps its own
  * (behind its own, uncontended mutex) and /_mock/stats adds them up, so by_model works for
  * any --threads. client_closed counts requests whose client went away before the response
  * was complete: evhttp's connection close callback (a failed write) while the request is
@@ -84,6 +112,9 @@ typedef struct worker_stats {
     long client_closed;
     unsigned long auth_seq; /* process-wide order of last_auth; 0 = none yet */
     char *last_auth;
+    unsigned long anth_seq; /* process-wide order of the last /v1/messages headers */
+    char *last_api_key;
+    char *last_version;
     model_count *models;
     size_t n_models;
 } worker_stats;
@@ -111,6 +142,7 @@ struct mock_server {
     int port;
     int nthreads;
     char *expected_auth; /* "Bearer KEY" or NULL */
+    const char *expected_key; /* KEY or NULL */
     worker workers[MOCK_MAX_THREADS];
     atomic_ulong next_id;
     atomic_ulong auth_seq;
@@ -128,6 +160,8 @@ typedef struct mock_opts {
     int stall_ms;
     char *content; /* decoded, owned, or NULL */
     int echo;      /* answer with the request's "messages" array as JSON text */
+    char *stop;    /* anthropic: stop_reason, owned, or NULL */
+    int cache;     /* anthropic: cache_read_input_tokens */
 } mock_opts;
 
 /* A request answered from timers. Owned by its worker's active list until finished or
@@ -144,6 +178,9 @@ struct mreq {
     char *answer;
     int stream;
     int include_usage;
+    int anth;        /* an Anthropic /v1/messages request */
+    char *tool;      /* anthropic: tool name (the answer is its input JSON), or NULL */
+    int head_sent;   /* anthropic stream: message_start .. ping went out */
     long prompt_tokens, completion_tokens;
     unsigned long id;
     long created;
@@ -156,8 +193,11 @@ static void print_usage(FILE *f)
           "  POST /v1/chat/completions  model = mock[?status=N&retry_after=S&delay_ms=N&reset=1\n"
           "                             &garbage=1&chunks=N&chunk_ms=N&fail_after_chunks=K\n"
           "                             &stall_ms=N&content=TEXT]\n"
+          "  POST /v1/messages          the Anthropic Messages API, same options plus\n"
+          "                             &tool=NAME&stop=REASON&cache=N\n"
           "  GET  /v1/models            one model, \"mock\"\n"
-          "  GET  /_mock/stats          {requests, by_model, client_closed, last_authorization}\n"
+          "  GET  /_mock/stats          {requests, by_model, client_closed, last_authorization,\n"
+          "                             last_api_key, last_anthropic_version}\n"
           "  POST /_mock/reset          zeroes the stats\n",
           f);
 }
@@ -255,6 +295,8 @@ static const char *reason_phrase(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 529:
+        return "Overloaded";
     default:
         return "Status";
     }
@@ -403,6 +445,11 @@ static void stats_clear_locked(worker_stats *st)
     free(st->last_auth);
     st->last_auth = NULL;
     st->auth_seq = 0;
+    free(st->last_api_key);
+    st->last_api_key = NULL;
+    free(st->last_version);
+    st->last_version = NULL;
+    st->anth_seq = 0;
     st->requests = 0;
     st->client_closed = 0;
 }
@@ -413,8 +460,8 @@ static void handle_stats(worker *w, struct evhttp_request *req)
     cJSON *root = cJSON_CreateObject();
     cJSON *by_model = cJSON_CreateObject();
     struct evbuffer *b = evbuffer_new();
-    char *last_auth = NULL, *text = NULL;
-    unsigned long best_seq = 0;
+    char *last_auth = NULL, *text = NULL, *last_key = NULL, *last_version = NULL;
+    unsigned long best_seq = 0, best_anth = 0;
     long requests = 0, closed = 0;
     int i;
     size_t j;
@@ -433,6 +480,13 @@ static void handle_stats(worker *w, struct evhttp_request *req)
                 best_seq = st->auth_seq;
             }
         }
+        if (st->anth_seq > best_anth) {
+            free(last_key);
+            free(last_version);
+            last_key = strdup(st->last_api_key ? st->last_api_key : "");
+            last_version = strdup(st->last_version ? st->last_version : "");
+            best_anth = st->anth_seq;
+        }
         for (j = 0; j < st->n_models; j++) {
             cJSON *n = cJSON_GetObjectItemCaseSensitive(by_model, st->models[j].model);
             if (n)
@@ -447,6 +501,8 @@ static void handle_stats(worker *w, struct evhttp_request *req)
     by_model = NULL; /* owned by root now */
     cJSON_AddNumberToObject(root, "client_closed", (double)closed);
     cJSON_AddStringToObject(root, "last_authorization", last_auth ? last_auth : "");
+    cJSON_AddStringToObject(root, "last_api_key", last_key ? last_key : "");
+    cJSON_AddStringToObject(root, "last_anthropic_version", last_version ? last_version : "");
     cJSON_AddNumberToObject(root, "threads", srv->nthreads);
     text = cJSON_PrintUnformatted(root);
     if (!text) goto fail;
@@ -458,6 +514,8 @@ fail:
 done:
     free(text);
     free(last_auth);
+    free(last_key);
+    free(last_version);
     if (b) evbuffer_free(b);
     cJSON_Delete(by_model);
     cJSON_Delete(root);
@@ -499,6 +557,8 @@ static void opts_free(mock_opts *o)
 {
     free(o->content);
     o->content = NULL;
+    free(o->stop);
+    o->stop = NULL;
 }
 
 /* Parses the part after '?' of the model string. Bad numbers are ignored (the option keeps
@@ -525,6 +585,11 @@ static void opts_parse(mock_opts *o, const char *model)
             }
             continue;
         }
+        if (strcmp(k, "stop") == 0) {
+            free(o->stop);
+            o->stop = strdup(v);
+            continue;
+        }
         ok = parse_int(v, &n) == 0;
         if (!ok) continue;
         if (strcmp(k, "status") == 0)
@@ -547,6 +612,8 @@ static void opts_parse(mock_opts *o, const char *model)
             o->fail_after_chunks = n < 0 ? -1 : n;
         else if (strcmp(k, "stall_ms") == 0)
             o->stall_ms = n < 0 ? 0 : n;
+        else if (strcmp(k, "cache") == 0)
+            o->cache = n < 0 ? 0 : n;
     }
     free(copy);
 }
@@ -695,6 +762,172 @@ static void send_final_events(mreq *m)
     evbuffer_free(b);
 }
 
+/* ==== Anthropic answers ================================================================ */
+
+static const char *anth_error_type(int status)
+{
+    switch (status) {
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 529:
+        return "overloaded_error";
+    default:
+        return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+static void anth_send_error(struct evhttp_request *req, int status, const char *msg)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (!b) {
+        evhttp_send_error(req, status, NULL);
+        return;
+    }
+    evbuffer_add_printf(b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
+                        anth_error_type(status));
+    json_str(b, msg, strlen(msg));
+    evbuffer_add_printf(b, "}}");
+    send_json(req, status, b);
+    evbuffer_free(b);
+}
+
+static void anth_send_status(struct evhttp_request *req, const mock_opts *o)
+{
+    char msg[64];
+
+    if (o->retry_after >= 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", o->retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+    }
+    snprintf(msg, sizeof msg, o->status == 529 ? "Overloaded" : "mock error %d", o->status);
+    anth_send_error(req, o->status, o->content ? o->content : msg);
+}
+
+static const char *anth_stop_reason(const mreq *m)
+{
+    return m->o.stop ? m->o.stop : m->tool ? "tool_use" : "end_turn";
+}
+
+static void anth_usage(struct evbuffer *b, const mreq *m, long out)
+{
+    evbuffer_add_printf(b, "{\"input_tokens\":%ld,\"output_tokens\":%ld", m->prompt_tokens, out);
+    if (m->o.cache) evbuffer_add_printf(b, ",\"cache_read_input_tokens\":%d", m->o.cache);
+    evbuffer_add_printf(b, "}");
+}
+
+static void anth_send_message(mreq *m)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (!b) {
+        evhttp_send_error(m->req, 500, NULL);
+        return;
+    }
+    evbuffer_add_printf(b, "{\"id\":\"msg_mock_%lu\",\"type\":\"message\",\"role\":\"assistant\","
+                           "\"model\":", m->id);
+    json_str(b, m->model, strlen(m->model));
+    if (m->tool) {
+        evbuffer_add_printf(b, ",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":");
+        json_str(b, m->tool, strlen(m->tool));
+        evbuffer_add_printf(b, ",\"input\":%s}]", m->answer); /* a JSON object (see handle) */
+    } else {
+        evbuffer_add_printf(b, ",\"content\":[{\"type\":\"text\",\"text\":");
+        json_str(b, m->answer, strlen(m->answer));
+        evbuffer_add_printf(b, "}]");
+    }
+    evbuffer_add_printf(b, ",\"stop_reason\":");
+    json_str(b, anth_stop_reason(m), strlen(anth_stop_reason(m)));
+    evbuffer_add_printf(b, ",\"stop_sequence\":null,\"usage\":");
+    anth_usage(b, m, m->completion_tokens);
+    evbuffer_add_printf(b, "}");
+    send_json(m->req, 200, b);
+    evbuffer_free(b);
+}
+
+static void anth_event(struct evbuffer *b, const char *name)
+{
+    evbuffer_add_printf(b, "event: %s\ndata: ", name);
+}
+
+/* message_start, content_block_start and a ping: what Anthropic sends before any content. */
+static void anth_send_head(mreq *m, struct evbuffer *b)
+{
+    anth_event(b, "message_start");
+    evbuffer_add_printf(b, "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_mock_%lu\","
+                           "\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":",
+                        m->id);
+    json_str(b, m->model, strlen(m->model));
+    evbuffer_add_printf(b, ",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
+    anth_usage(b, m, 1);
+    evbuffer_add_printf(b, "}}\n\n");
+    anth_event(b, "content_block_start");
+    if (m->tool) {
+        evbuffer_add_printf(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                               "{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":");
+        json_str(b, m->tool, strlen(m->tool));
+        evbuffer_add_printf(b, ",\"input\":{}}}\n\n");
+    } else {
+        evbuffer_add_printf(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                               "{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    }
+    anth_event(b, "ping");
+    evbuffer_add_printf(b, "{\"type\": \"ping\"}\n\n");
+    m->head_sent = 1;
+}
+
+static void anth_send_content_event(mreq *m, int i)
+{
+    struct evbuffer *b = evbuffer_new();
+    size_t len = strlen(m->answer), from, to;
+
+    if (!b) return;
+    if (!m->head_sent) anth_send_head(m, b);
+    piece_range(m->answer, len, i, m->o.chunks, &from, &to);
+    anth_event(b, "content_block_delta");
+    evbuffer_add_printf(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":");
+    if (m->tool) {
+        evbuffer_add_printf(b, "\"input_json_delta\",\"partial_json\":");
+    } else {
+        evbuffer_add_printf(b, "\"text_delta\",\"text\":");
+    }
+    json_str(b, m->answer + from, to - from);
+    evbuffer_add_printf(b, "}}\n\n");
+    send_chunk_buf(m, b);
+    evbuffer_free(b);
+}
+
+static void anth_send_final_events(mreq *m)
+{
+    struct evbuffer *b = evbuffer_new();
+    const char *reason = anth_stop_reason(m);
+
+    if (!b) return;
+    if (!m->head_sent) anth_send_head(m, b);
+    anth_event(b, "content_block_stop");
+    evbuffer_add_printf(b, "{\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    anth_event(b, "message_delta");
+    evbuffer_add_printf(b, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+    json_str(b, reason, strlen(reason));
+    evbuffer_add_printf(b, ",\"stop_sequence\":null},\"usage\":{\"output_tokens\":%ld}}\n\n",
+                        m->completion_tokens);
+    anth_event(b, "message_stop");
+    evbuffer_add_printf(b, "{\"type\":\"message_stop\"}\n\n");
+    send_chunk_buf(m, b);
+    evbuffer_free(b);
+}
+
 /* ==== delayed requests ================================================================= */
 
 static void on_conn_close(struct evhttp_connection *evcon, void *arg);
@@ -733,6 +966,7 @@ static void mreq_free(mreq *m)
     opts_free(&m->o);
     free(m->model);
     free(m->answer);
+    free(m->tool);
     free(m);
 }
 
@@ -828,7 +1062,10 @@ static void stream_step(mreq *m)
                 hard_close(m, 0);
                 return;
             }
-            send_content_event(m, m->sent);
+            if (m->anth)
+                anth_send_content_event(m, m->sent);
+            else
+                send_content_event(m, m->sent);
             m->sent++;
         } else {
             if (m->o.fail_after_chunks >= 0) {
@@ -836,7 +1073,10 @@ static void stream_step(mreq *m)
                 return;
             }
             mreq_detach(m);
-            send_final_events(m);
+            if (m->anth)
+                anth_send_final_events(m);
+            else
+                send_final_events(m);
             evhttp_send_reply_end(m->req);
             mreq_free(m);
             return;
@@ -869,7 +1109,10 @@ static void on_delay_done(evutil_socket_t fd, short what, void *arg)
     }
     if (m->o.status && (m->o.status < 200 || m->o.status >= 300)) {
         mreq_detach(m);
-        send_status(m->req, &m->o);
+        if (m->anth)
+            anth_send_status(m->req, &m->o);
+        else
+            send_status(m->req, &m->o);
         mreq_free(m);
         return;
     }
@@ -881,8 +1124,11 @@ static void on_delay_done(evutil_socket_t fd, short what, void *arg)
     }
     if (!m->stream) {
         mreq_detach(m);
-        send_completion(m->req, m->id, m->created, m->model, m->answer, m->prompt_tokens,
-                        m->completion_tokens);
+        if (m->anth)
+            anth_send_message(m);
+        else
+            send_completion(m->req, m->id, m->created, m->model, m->answer, m->prompt_tokens,
+                            m->completion_tokens);
         mreq_free(m);
         return;
     }
@@ -1001,6 +1247,125 @@ done:
     cJSON_Delete(root);
 }
 
+/* ==== /v1/messages (Anthropic) ========================================================= */
+
+static void stats_count_anth(worker *w, const char *key, const char *version)
+{
+    worker_stats *st = &w->st;
+    char *k = strdup(key ? key : ""), *v = strdup(version ? version : "");
+
+    pthread_mutex_lock(&st->mu);
+    st->anth_seq = atomic_fetch_add(&w->srv->auth_seq, 1) + 1;
+    free(st->last_api_key);
+    free(st->last_version);
+    st->last_api_key = k;
+    st->last_version = v;
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Same flow as handle_chat: every answer goes out from the loop (timers), so delay, reset,
+ * stall and streams behave alike for both APIs. */
+static void handle_messages(worker *w, struct evhttp_request *req)
+{
+    mock_server *srv = w->srv;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = (const char *)evbuffer_pullup(in, -1);
+    struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
+    const char *key = evhttp_find_header(ih, "x-api-key");
+    cJSON *root = NULL, *input = NULL;
+    const cJSON *jm;
+    const char *model = "mock", *tool;
+    mock_opts o;
+    mreq *m = NULL;
+    char *answer = NULL;
+    evutil_socket_t fd;
+
+    opts_init(&o);
+    stats_count_request(w, evhttp_find_header(ih, "Authorization"));
+    stats_count_anth(w, key, evhttp_find_header(ih, "anthropic-version"));
+    if (body && len) root = cJSON_ParseWithLength(body, len);
+    if (root && cJSON_IsObject(root)) {
+        jm = cJSON_GetObjectItemCaseSensitive(root, "model");
+        if (cJSON_IsString(jm)) model = jm->valuestring;
+        stats_count_model(w, model);
+    }
+    if (srv->expected_key && (!key || strcmp(key, srv->expected_key) != 0)) {
+        anth_send_error(req, 401, "invalid x-api-key");
+        goto done;
+    }
+    if (!root || !cJSON_IsObject(root)) {
+        anth_send_error(req, 400, "mock: request body is not valid JSON");
+        goto done;
+    }
+    opts_parse(&o, model);
+    if (o.echo)
+        answer = cJSON_PrintUnformatted(root);
+    else if (o.content)
+        answer = strdup(o.content);
+    else {
+        size_t n = strlen(model) + sizeof "Hello from ";
+        answer = malloc(n);
+        if (answer) snprintf(answer, n, "Hello from %s", model);
+    }
+    m = calloc(1, sizeof *m);
+    if (!answer || !m || !(m->model = strdup(model))) {
+        anth_send_error(req, 500, "mock: out of memory");
+        goto done;
+    }
+    m->completion_tokens = count_words(answer);
+    tool = strstr(model, "tool=");
+    if (tool) {
+        /* the tool's input: the answer when it is a JSON object, else {"text": answer} */
+        tool += 5;
+        m->tool = strndup(tool, strcspn(tool, "&"));
+        input = cJSON_Parse(answer);
+        if (!cJSON_IsObject(input)) {
+            cJSON_Delete(input);
+            input = cJSON_CreateObject();
+            cJSON_AddStringToObject(input, "text", answer);
+        }
+        free(answer);
+        answer = cJSON_PrintUnformatted(input);
+        if (!m->tool || !answer) {
+            anth_send_error(req, 500, "mock: out of memory");
+            goto done;
+        }
+    }
+    m->w = w;
+    m->req = req;
+    m->evcon = evhttp_request_get_connection(req);
+    m->anth = 1;
+    m->o = o;
+    opts_init(&o); /* content and stop moved into m */
+    m->answer = answer;
+    answer = NULL;
+    m->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+    m->prompt_tokens = prompt_tokens(root);
+    m->id = atomic_fetch_add(&srv->next_id, 1) + 1;
+    m->created = (long)time(NULL);
+    m->timer = evtimer_new(w->base, on_delay_done, m);
+    if (!m->timer) {
+        anth_send_error(req, 500, "mock: out of memory");
+        goto done;
+    }
+    fd = bufferevent_getfd(evhttp_connection_get_bufferevent(m->evcon));
+    if (fd >= 0) {
+        m->watch = event_new(w->base, fd, EV_READ | EV_PERSIST, on_peer_readable, m);
+        if (m->watch) event_add(m->watch, NULL);
+    }
+    mreq_link(m);
+    evhttp_connection_set_closecb(m->evcon, on_conn_close, m);
+    arm(m, m->o.delay_ms);
+    m = NULL;
+done:
+    mreq_free(m);
+    free(answer);
+    cJSON_Delete(input);
+    opts_free(&o);
+    cJSON_Delete(root);
+}
+
 /* ==== routing ========================================================================== */
 
 static void handle_models(struct evhttp_request *req)
@@ -1032,6 +1397,11 @@ static void on_request(struct evhttp_request *req, void *arg)
             handle_chat(w, req);
         else
             send_error(req, 405, "invalid_request_error", "method_not_allowed", "mock: use POST");
+    } else if (strcmp(path, "/v1/messages") == 0) {
+        if (is_post)
+            handle_messages(w, req);
+        else
+            anth_send_error(req, 405, "mock: use POST");
     } else if (strcmp(path, "/v1/models") == 0) {
         auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
         if (!is_get)
@@ -1218,6 +1588,7 @@ int main(int argc, char **argv)
         srv.expected_auth = malloc(n);
         if (!srv.expected_auth) return 1;
         snprintf(srv.expected_auth, n, "Bearer %s", key);
+        srv.expected_key = key;
     }
 
     /* Workers inherit this mask: only main() takes SIGINT/SIGTERM, in sigwait. */
