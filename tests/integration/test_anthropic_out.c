@@ -279,6 +279,70 @@ TEST(tool_calls_streamed_or_not)
     sy_resp_free(&r);
 }
 
+/* Anthropic in, Anthropic out: a Messages client reaches an anthropic model through the
+ * internal shape both ways and gets back what the upstream said, tool_use included. */
+TEST(messages_in_to_an_anthropic_model)
+{
+    sy_resp r;
+    char url[160];
+    const char *const hdr[] = {"anthropic-version: 2023-06-01", NULL};
+    snprintf(url, sizeof url, "%s/v1/messages", g_gw.base);
+    CHECK(sy_http_post(&r, url,
+                       "{\"model\":\"tool\",\"max_tokens\":64,"
+                       "\"tools\":[{\"name\":\"get_weather\",\"input_schema\":{\"type\":\"object\"}}],"
+                       "\"tool_choice\":{\"type\":\"tool\",\"name\":\"get_weather\"},"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"Weather in Paris?\"}]}",
+                       hdr) == 0);
+    CHECK(r.status == 200);
+    CHECK(!strstr(r.body, KEY));
+    cJSON *j = sy_resp_json(&r);
+    CHECK_STR(sy_json_str(j, "type"), "message");
+    CHECK_STR(sy_json_str(j, "model"), "tool");
+    CHECK_STR(sy_json_str(j, "stop_reason"), "tool_use");
+    CHECK_STR(sy_json_str(j, "content.0.type"), "tool_use");
+    CHECK_STR(sy_json_str(j, "content.0.id"), "toolu_mock");
+    CHECK_STR(sy_json_str(j, "content.0.name"), "get_weather");
+    CHECK_STR(sy_json_str(j, "content.0.input.city"), "Paris");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+
+    CHECK(sy_http_post(&r, url,
+                       "{\"model\":\"claude_s\",\"max_tokens\":64,\"stream\":true,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                       hdr) == 0);
+    CHECK(r.status == 200);
+    sy_sse sse = {0};
+    CHECK(sy_sse_parse(&r, &sse) == 0);
+    char text[256] = "";
+    const char *first = NULL, *last = NULL, *stop = NULL;
+    double out = -1;
+    cJSON *keep[64];
+    size_t nk = 0;
+    for (size_t i = 0; i < sse.n && nk < 64; i++) {
+        cJSON *c = cJSON_Parse(sse.ev[i].data);
+        if (!c) continue;
+        keep[nk++] = c;
+        const char *type = sy_json_str(c, "type");
+        if (!first) first = type;
+        last = type;
+        if (type && !strcmp(type, "content_block_delta") && sy_json_str(c, "delta.text"))
+            strncat(text, sy_json_str(c, "delta.text"), sizeof text - strlen(text) - 1);
+        if (type && !strcmp(type, "message_delta")) {
+            stop = sy_json_str(c, "delta.stop_reason");
+            out = sy_json_num(c, "usage.output_tokens", -1);
+        }
+    }
+    CHECK_STR(first, "message_start");
+    CHECK_STR(last, "message_stop");
+    CHECK(strstr(r.body, "event: content_block_delta\n") != NULL);
+    CHECK_STR(text, "Hello from mock?tag=stream&cache=7");
+    CHECK_STR(stop, "end_turn");
+    CHECK(out == 3);
+    for (size_t i = 0; i < nk; i++) cJSON_Delete(keep[i]);
+    sy_sse_free(&sse);
+    sy_resp_free(&r);
+}
+
 TEST(overloaded_529_falls_over_and_keeps_the_message)
 {
     sy_resp r;
@@ -395,6 +459,7 @@ int main(int argc, char **argv)
     RUN_SEL(echo_shows_the_translated_body);
     RUN_SEL(stream_text_and_usage_billed);
     RUN_SEL(tool_calls_streamed_or_not);
+    RUN_SEL(messages_in_to_an_anthropic_model);
     RUN_SEL(overloaded_529_falls_over_and_keeps_the_message);
     RUN_SEL(rate_limit_429_retry_after_is_honoured);
     RUN_SEL(stream_cut_short_ends_with_an_error_event);
