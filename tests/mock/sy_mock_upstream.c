@@ -1144,6 +1144,28 @@ static void on_delay_done(evutil_socket_t fd, short what, void *arg)
     stream_step(m);
 }
 
+/* Numbers the request, watches its peer and starts its delay timer. Always through the
+ * loop, also for delay 0: hard_close must not free the connection from inside evhttp's own
+ * request callback. Returns -1 when out of memory (m is left for the caller to free). */
+static int mreq_launch(mreq *m, mock_server *srv)
+{
+    evutil_socket_t fd;
+
+    m->id = atomic_fetch_add(&srv->next_id, 1) + 1;
+    m->created = (long)time(NULL);
+    m->timer = evtimer_new(m->w->base, on_delay_done, m);
+    if (!m->timer) return -1;
+    fd = bufferevent_getfd(evhttp_connection_get_bufferevent(m->evcon));
+    if (fd >= 0) {
+        m->watch = event_new(m->w->base, fd, EV_READ | EV_PERSIST, on_peer_readable, m);
+        if (m->watch) event_add(m->watch, NULL);
+    }
+    mreq_link(m);
+    evhttp_connection_set_closecb(m->evcon, on_conn_close, m);
+    arm(m, m->o.delay_ms);
+    return 0;
+}
+
 /* ==== /v1/chat/completions ============================================================= */
 
 static void handle_chat(worker *w, struct evhttp_request *req)
@@ -1159,7 +1181,6 @@ static void handle_chat(worker *w, struct evhttp_request *req)
     mock_opts o;
     mreq *m = NULL;
     char *answer = NULL;
-    evutil_socket_t fd;
     long pt, ct;
 
     opts_init(&o);
@@ -1222,23 +1243,10 @@ static void handle_chat(worker *w, struct evhttp_request *req)
     m->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jso, "include_usage"));
     m->prompt_tokens = pt;
     m->completion_tokens = ct;
-    m->id = atomic_fetch_add(&srv->next_id, 1) + 1;
-    m->created = (long)time(NULL);
-    m->timer = evtimer_new(w->base, on_delay_done, m);
-    if (!m->timer) {
+    if (mreq_launch(m, srv) != 0) {
         send_error(req, 500, "server_error", NULL, "mock: out of memory");
         goto done;
     }
-    fd = bufferevent_getfd(evhttp_connection_get_bufferevent(m->evcon));
-    if (fd >= 0) {
-        m->watch = event_new(w->base, fd, EV_READ | EV_PERSIST, on_peer_readable, m);
-        if (m->watch) event_add(m->watch, NULL);
-    }
-    mreq_link(m);
-    evhttp_connection_set_closecb(m->evcon, on_conn_close, m);
-    /* Always through the loop, also for delay 0: hard_close must not free the connection
-     * from inside evhttp's own request callback. */
-    arm(m, m->o.delay_ms);
     m = NULL;
 done:
     mreq_free(m);
@@ -1279,7 +1287,6 @@ static void handle_messages(worker *w, struct evhttp_request *req)
     mock_opts o;
     mreq *m = NULL;
     char *answer = NULL;
-    evutil_socket_t fd;
 
     opts_init(&o);
     stats_count_request(w, evhttp_find_header(ih, "Authorization"));
@@ -1342,21 +1349,10 @@ static void handle_messages(worker *w, struct evhttp_request *req)
     answer = NULL;
     m->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
     m->prompt_tokens = prompt_tokens(root);
-    m->id = atomic_fetch_add(&srv->next_id, 1) + 1;
-    m->created = (long)time(NULL);
-    m->timer = evtimer_new(w->base, on_delay_done, m);
-    if (!m->timer) {
+    if (mreq_launch(m, srv) != 0) {
         anth_send_error(req, 500, "mock: out of memory");
         goto done;
     }
-    fd = bufferevent_getfd(evhttp_connection_get_bufferevent(m->evcon));
-    if (fd >= 0) {
-        m->watch = event_new(w->base, fd, EV_READ | EV_PERSIST, on_peer_readable, m);
-        if (m->watch) event_add(m->watch, NULL);
-    }
-    mreq_link(m);
-    evhttp_connection_set_closecb(m->evcon, on_conn_close, m);
-    arm(m, m->o.delay_ms);
     m = NULL;
 done:
     mreq_free(m);
