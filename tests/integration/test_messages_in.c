@@ -20,9 +20,12 @@ static const char *CFG =
     "model { id = \"down\", provider = \"m\", upstream = \"mock?status=503\" }\n"
     "model { id = \"cut\", provider = \"m\", upstream = \"mock?chunks=5&chunk_ms=20&fail_after_chunks=2\" }\n"
     "model { id = \"agent\", provider = \"sim\", capabilities = { \"tools\", \"stream\" } }\n"
+    "model { id = \"clock\", provider = \"m\", upstream = \"mock?tool=get_time&content=%%7B%%7D\" }\n"
     "route { name = \"auto\", policy = \"p.lua\", default = \"fine\" }\n"
     "route { name = \"forced\", policy = \"chain.lua\", default = \"agent\","
-    " options = { chain = { \"fine\", \"agent\" } } }\n";
+    " options = { chain = { \"fine\", \"agent\" } } }\n"
+    "route { name = \"forced2\", policy = \"chain.lua\", default = \"agent\","
+    " options = { chain = { \"clock\", \"agent\" } } }\n";
 
 static const char *const FILES[] = {
     "p.lua",
@@ -296,6 +299,21 @@ TEST(a_forced_tool_choice_needs_a_tool_call)
         CHECK(post(&r, "/v1/chat/completions", body, NULL) == 0);
         CHECK(r.status == 200);
         CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "fine:schema_invalid, agent:200");
+        CHECK_CONTAINS(r.body, "get_weather");
+        sy_resp_free(&r);
+    }
+    /* a call of another tool the request offers does not meet a named tool_choice either */
+    snprintf(body, sizeof body,
+             "{\"model\":\"forced2\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+             "\"get_time\",\"parameters\":{\"type\":\"object\"}}},%s,\"tool_choice\":{\"type\":"
+             "\"function\",\"function\":{\"name\":\"get_weather\"}},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"}]}",
+             tools + strlen("\"tools\":["));
+    {
+        sy_resp r;
+        CHECK(post(&r, "/v1/chat/completions", body, NULL) == 0);
+        CHECK(r.status == 200);
+        CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "clock:schema_invalid, agent:200");
         CHECK_CONTAINS(r.body, "get_weather");
         sy_resp_free(&r);
     }
