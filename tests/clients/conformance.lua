@@ -1,13 +1,16 @@
 -- tests/clients/conformance.lua — the gateway that run_conformance.sh starts for the official
 -- SDKs (conformance.mjs): the quickstart's three sim models, made deterministic and fast
--- (no broken JSON, time_scale 0.01), its two routes, and `tooler`, a model behind the mock
--- upstream (tests/mock) that answers with a tool call: sim models never call tools.
+-- (no broken JSON, time_scale 0.01), its two routes, and two models behind the mock upstream
+-- (tests/mock): `tooler` (OpenAI-compatible, always answers with a call of get_weather) and
+-- `claude` (the mock's Anthropic Messages API, through the anthropic provider).
 -- run_conformance.sh passes --listen and SY_MOCK_PORT (the mock upstream's port).
 
 server { listen = "127.0.0.1:0", workers = 1 }
 
 provider { id = "sim", kind = "sim", seed = 42, time_scale = 0.01 }
 provider { id = "mock", kind = "openai",
+           base_url = "http://127.0.0.1:" .. (os.getenv("SY_MOCK_PORT") or "9") .. "/v1" }
+provider { id = "mock_anthropic", kind = "anthropic",
            base_url = "http://127.0.0.1:" .. (os.getenv("SY_MOCK_PORT") or "9") .. "/v1" }
 
 model {
@@ -43,6 +46,13 @@ model {
   upstream = "mock?tool=get_weather&content=%7B%22city%22%3A%22Paris%22%7D",
   price = { input = 0.001, output = 0.002 },
   context_window = 128000, capabilities = { "json", "tools" },
+}
+
+-- the mock's Messages API answers "Hello from <upstream>", streamed in 4 pieces when asked
+model {
+  id = "claude", provider = "mock_anthropic", upstream = "mock?tag=conformance&chunks=4",
+  price = { input = 0.0008, output = 0.004 },
+  context_window = 200000, max_output = 8192, capabilities = { "json", "tools", "stream" },
 }
 
 route { name = "auto", policy = "../../policies/composite.lua", default = "large" }

@@ -9,8 +9,9 @@
 // usage error or when the SDKs are not installed.
 //
 // Models (conformance.lua): sim `small`, `medium`, `large` (deterministic, no broken JSON),
-// routes `auto` and `starter`, and `tooler` (the mock upstream: always calls get_weather with
-// {"city":"Paris"}; sim models never answer with tool calls).
+// routes `auto` and `starter`, `tooler` (the mock upstream: always calls get_weather with
+// {"city":"Paris"}) and `claude` (the mock's Anthropic Messages API through the anthropic
+// provider: "Hello from mock?tag=conformance&chunks=4", streamed in 4 pieces).
 
 let OpenAI, Anthropic;
 try {
@@ -264,6 +265,25 @@ check("openai.tools", async () => {
     expect(typeof c2 === "string" && c2.length > 0, `second turn content ${show(c2)}`);
 });
 
+check("openai.tools.sim_agent", async () => {
+    // a sim model as an agent: tool_choice auto calls the tool (arguments valid for its
+    // schema), the tool's result gets a text answer
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: WEATHER_SCHEMA } }];
+    const messages = user("What is the weather in Paris?");
+    const r = await openai.chat.completions.create({ model: "medium", messages, tools });
+    expectEq(r.choices[0].finish_reason, "tool_calls", "finish_reason");
+    const msg = r.choices[0].message;
+    const call = msg.tool_calls?.[0];
+    expectEq(call?.function?.name, "get_weather", "tool_calls[0].function.name");
+    const a = JSON.parse(call.function.arguments);
+    expect(typeof a.city === "string", `arguments ${show(call.function.arguments)}`);
+    const r2 = await openai.chat.completions.create({
+        model: "medium", tools,
+        messages: [...messages, msg, { role: "tool", tool_call_id: call.id, content: "21 C" }] });
+    expectEq(r2.choices[0].finish_reason, "stop", "second turn finish_reason");
+    expect(!r2.choices[0].message.tool_calls?.length, "second turn calls a tool again");
+});
+
 check("openai.tools.parse", async () => {
     // beta.chat.completions.parse with a strict tool: the SDK parses the arguments itself
     const r = await openai.beta.chat.completions.parse({
@@ -281,7 +301,7 @@ check("openai.models.list", async () => {
         expectEq(m.object, "model", `object of ${m.id}`);
         ids.push(m.id);
     }
-    for (const want of [...SIM_MODELS, "tooler", "auto", "starter"])
+    for (const want of [...SIM_MODELS, "tooler", "claude", "auto", "starter"])
         expect(ids.includes(want), `${want} not listed in ${show(ids)}`);
 });
 
@@ -429,6 +449,48 @@ check("anthropic.tools", async () => {
     });
     expectMessage(m2, "second turn");
     expect(textOf(m2).length > 0, `second turn has no text: ${show(m2.content)}`);
+});
+
+/* Either SDK, either dialect, to a model behind the anthropic provider: the request goes
+ * through the one internal shape to the Messages API and back. */
+const CLAUDE_TEXT = "Hello from mock?tag=conformance&chunks=4";
+
+check("openai.to_anthropic_provider", async () => {
+    const r = await openai.chat.completions.create({
+        model: "claude", messages: [{ role: "system", content: "Be brief." }, ...user("Hi")] });
+    expectEq(r.model, "claude", "model");
+    expectEq(r.choices[0].message.content, CLAUDE_TEXT, "message.content");
+    expectEq(r.choices[0].finish_reason, "stop", "finish_reason (from end_turn)");
+    expect(isCount(r.usage?.prompt_tokens) && isCount(r.usage?.completion_tokens),
+           `usage ${show(r.usage)}`);
+    const stream = await openai.chat.completions.create({
+        model: "claude", stream: true, stream_options: { include_usage: true }, messages: user("Hi") });
+    let text = "", pieces = 0, usage = null, finish = null;
+    for await (const chunk of stream) {
+        const c = chunk.choices[0];
+        if (c?.delta?.content) { text += c.delta.content; pieces++; }
+        if (c?.finish_reason) finish = c.finish_reason;
+        if (chunk.usage) usage = chunk.usage;
+    }
+    expectEq(text, CLAUDE_TEXT, "streamed content");
+    expectEq(pieces, 4, "content chunks (the mock's 4 text deltas)");
+    expectEq(finish, "stop", "finish_reason");
+    expect(usage && isCount(usage.completion_tokens), `usage ${show(usage)}`);
+});
+
+check("anthropic.to_anthropic_provider", async () => {
+    const m = await anthropic.messages.create({
+        model: "claude", max_tokens: 64, system: "Be brief.", messages: user("Hi") });
+    expectMessage(m, "message");
+    expectEq(textOf(m), CLAUDE_TEXT, "text");
+    expectEq(m.stop_reason, "end_turn", "stop_reason");
+    const stream = anthropic.messages.stream({ model: "claude", max_tokens: 64, messages: user("Hi") });
+    let text = "";
+    stream.on("text", (delta) => { text += delta; });
+    const final = await stream.finalMessage();
+    expectMessage(final, "finalMessage()");
+    expectEq(text, CLAUDE_TEXT, "streamed text");
+    expectEq(final.stop_reason, "end_turn", "stop_reason");
 });
 
 /* Anthropic error bodies: {"type": "error", "error": {"type": "not_found_error", "message"}} */
