@@ -248,8 +248,8 @@ int sy_msg_request_to_chat(const char *body, size_t len, sy_buf *out, char *err,
             snprintf(p, sizeof p, "tools.%d", k);
             const char *type = str(t, "type");
             if (!str(t, "name") || (type && strcmp(type, "custom") != 0))
-                BAD(p, "tools.%d: only client tools with a name and an input_schema are supported%s%s",
-                    k, type ? " (got type " : "", type ? type : "");
+                BAD(p, "tools.%d: only client tools with a name and an input_schema are supported%s%s%s",
+                    k, type ? " (got type " : "", type ? type : "", type ? ")" : "");
             cJSON *f = cJSON_CreateObject();
             cJSON_AddStringToObject(f, "type", "function");
             cJSON *fn = cJSON_AddObjectToObject(f, "function");
