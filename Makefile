@@ -15,11 +15,12 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Everything the build and the tests need, as Debian 12 package names.
 DEPS := build-essential cmake pkg-config libluajit-5.1-dev luajit libcurl4-openssl-dev \
         libcjson-dev lua-cjson lua-busted libevent-dev libhttp-parser-dev curl \
-        libpcre2-dev unicode-data
-# What `make test` needs besides: promtool checks the example alert rules; Node.js and npm run
+        libpcre2-dev unicode-data libhiredis-dev libssl-dev
+# What `make test` needs besides: promtool checks the example alert rules; redis-server backs
+# the shared-limit tests (started by the tests on a loopback port); Node.js and npm run
 # the official SDKs against the gateway (tests/clients). `nodejs:node` means "unless a `node`
 # is on the PATH": an existing (newer) Node is kept, Debian's is installed only when none is.
-TEST_DEPS := prometheus nodejs:node npm:npm
+TEST_DEPS := prometheus nodejs:node npm:npm redis-server
 # npm packages for `make test`, each directory installed with `npm ci` from its lock file.
 TEST_NPM := tests/clients
 # Extra tools for `make bench` (never libnginx-mod-http-lua: it removes libluajit-5.1-dev).

@@ -98,6 +98,9 @@ typedef struct sy_slot {
 typedef struct sy_call {
     sy_worker *w;
     sy_http_req *req;
+    const sy_key_cfg *key;       /* the client's key; NULL when the config declares none */
+    const char *tenant;          /* the key's team (caches and limits are kept apart by it), "" */
+    int priority;                /* SY_PRIO_*: from the key, x-switchyard-priority or the policy */
     sy_chat chat;                /* the request, validated, read in place */
     sy_config *cfg;              /* the snapshot this request runs on (a ref) */
     const sy_route *route;       /* NULL for a direct model request */
@@ -1613,6 +1616,8 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
     c->t0_ns = sy_now_ns();
     c->pend_ms = -1;
     c->pend_ttft = -1;
+    c->tenant = "";
+    c->priority = SY_PRIO_NORMAL;
     sy_buf_init(&c->scratch);
     sy_buf_init(&c->answer_log);
     const char *rid = sy_http_req_header(req, "x-request-id");

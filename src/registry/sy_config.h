@@ -155,6 +155,43 @@ typedef struct sy_classifier_cfg {
     int line;
 } sy_classifier_cfg;
 
+/* Limits of a key or a team; 0 = no limit. Token limits count prompt + max_tokens when a
+ * request is admitted (reserved) and are settled with the real usage when it ends. */
+typedef struct sy_limits {
+    long rpm;                /* requests per minute */
+    long tpm;                /* tokens per minute */
+    double usd_day;          /* spend per UTC day */
+    double usd_month;        /* spend per UTC calendar month */
+} sy_limits;
+
+typedef struct sy_team_cfg {
+    char *id;
+    sy_limits limits;
+    const char *file;
+    int line;
+} sy_team_cfg;
+
+/* Priorities: 0 (lowest) .. 9 (highest); names accepted where a priority is given. */
+enum { SY_PRIO_LOW = 2, SY_PRIO_NORMAL = 5, SY_PRIO_HIGH = 8, SY_PRIO_MAX = 9 };
+
+/* A client API key. Only its SHA-256 is kept (the config gives `sha256 = "hex"`, or `key_env`
+ * naming an environment variable whose value is hashed at load and then wiped). */
+typedef struct sy_key_cfg {
+    char *id;                /* a name for logs, metrics and policies; never the key */
+    unsigned char sha256[32];
+    char *team;              /* tenant / team id; "" when none */
+    const sy_team_cfg *team_cfg; /* its team's limits, or NULL */
+    char **routes;           /* routes it may use; NULL = all */
+    int nroutes;
+    char **models;           /* models it may name or be routed to; NULL = all */
+    int nmodels;
+    char *tier;              /* free text for policies ("free", "pro"...), "" when none */
+    int priority;            /* SY_PRIO_*: default SY_PRIO_NORMAL */
+    sy_limits limits;
+    const char *file;
+    int line;
+} sy_key_cfg;
+
 typedef struct sy_config {
     _Atomic int refs;
     char *path;              /* the config file as given */
@@ -176,6 +213,12 @@ typedef struct sy_config {
     int nroutes;
     sy_classifier_cfg *classifiers;
     int nclassifiers;
+    sy_key_cfg *keys;        /* client keys; none = no authentication */
+    int nkeys;
+    sy_team_cfg *teams;
+    int nteams;
+    char *redis_url;         /* server.redis: shared limits (and caches) live there; NULL = local */
+    int redis_fail_open;     /* server.redis_failure: "open" (1, admit) or "closed" (0, refuse) */
 } sy_config;
 
 struct lua_State;
