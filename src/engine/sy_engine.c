@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/sy_limits.h"
 #include "tokens/sy_tokens.h"
 
 int sy_engine_open(sy_engine **out, const char *config_path)
@@ -22,6 +23,7 @@ int sy_engine_open(sy_engine **out, const char *config_path)
     pthread_mutex_init(&eng->reload_lock, NULL);
     atomic_init(&eng->gen, 1);
     eng->stop_fd[0] = eng->stop_fd[1] = -1;
+    if (!(eng->limiter = sy_limiter_new())) return SY_ENOMEM;
     if (pipe2(eng->stop_fd, O_CLOEXEC) < 0) {
         sy_buf_printf(&eng->err, "cannot create a pipe: %s\n", strerror(errno));
         return SY_EIO;
@@ -59,6 +61,7 @@ void sy_engine_free(sy_engine *eng)
     sy_buf_free(&eng->err);
     sy_buf_free(&eng->decision);
     free(eng->live);
+    sy_limiter_free(eng->limiter);
     pthread_mutex_destroy(&eng->snap_lock);
     pthread_mutex_destroy(&eng->reload_lock);
     free(eng);
@@ -312,6 +315,11 @@ sy_config *sy_engine_snapshot(sy_engine *eng, unsigned *gen)
     return cfg;
 }
 
+static int sy_streq_null(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
 int sy_engine_reload_into(sy_engine *eng, sy_buf *msg)
 {
     sy_config *cfg = NULL;
@@ -321,6 +329,12 @@ int sy_engine_reload_into(sy_engine *eng, sy_buf *msg)
     sy_buf_reset(msg);
     /* everything is built and checked aside; nothing is published unless all of it holds */
     rc = sy_config_load(&cfg, eng->cfg->path, msg);
+    if (rc == SY_OK && !sy_streq_null(cfg->redis_url, eng->cfg->redis_url)) {
+        /* the workers' connections were made for the old one: limits must not silently move */
+        sy_buf_printf(msg, "%s:0: server.redis: changed; a running gateway keeps its Redis "
+                           "connection, restart to use another\n", cfg->path);
+        rc = SY_ECONFIG;
+    }
     if (rc == SY_OK) rc = sy_engine_bind_live(eng, cfg);
     if (rc == SY_OK) rc = sy_policy_vm_new(&vm, cfg, msg);
     if (rc == SY_OK) rc = sy_policy_vm_selftest(vm, msg);
