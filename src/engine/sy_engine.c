@@ -248,7 +248,7 @@ static int route_common(sy_engine *eng, const char *route, const char *request_j
     const sy_model *m = r ? NULL : sy_config_model(eng->cfg, name);
     int rc = SY_OK;
     if (r) {
-        sy_request_view view = {&chat, name, NULL, 0};
+        sy_request_view view = {.chat = &chat, .model = name, .priority = SY_PRIO_NORMAL};
         rc = sy_policy_route(eng->vm, r, &view, &dec);
         if (rc == SY_EPOLICY) sy_buf_puts(&eng->err, dec.error);
     } else if (m) {
