@@ -360,6 +360,22 @@ TEST(config_errors_name_file_line_and_key)
     CHECK_CONTAINS(out, "bad.lua:7: server.redis_failure: must be \"open\"");
     free(out);
     sy_proc_stop(&p, 1000);
+    /* key-hash prints what sha256 = wants; an empty stdin is an error */
+    char cmd[900], line[128] = "";
+    snprintf(cmd, sizeof cmd, "printf 'sk-itest-beta\\n' | '%s' key-hash", g_bin);
+    char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+    sy_proc q = {0};
+    CHECK(sy_proc_spawn(&q, sh, NULL, 1, NULL) == 0);
+    CHECK(sy_proc_read_line(&q, line, sizeof line, 5000) > 0);
+    CHECK_STR(line, "44040b11c6b95d0708475ee01f88eae9bf33fa20548b3bbe666d3afb11e1be6b");
+    CHECK(sy_proc_wait(&q, 5000) == 1 && sy_proc_exit_code(&q) == 0);
+    snprintf(cmd, sizeof cmd, "'%s' key-hash < /dev/null", g_bin);
+    sy_proc q2 = {0};
+    CHECK(sy_proc_spawn(&q2, sh, NULL, 0, err) == 0);
+    CHECK(sy_proc_wait(&q2, 5000) == 1 && sy_proc_exit_code(&q2) == 2);
+    out = sy_it_read_file(err, NULL);
+    CHECK_CONTAINS(out, "expected one key on stdin");
+    free(out);
     sy_it_rmtree(dir);
 }
 
