@@ -317,7 +317,15 @@ static void log_result(sy_call *c)
     snprintf(when + n, sizeof when - n, ".%03dZ", (int)(now % 1000));
     sy_buf_puts(&b, "{\"request_id\":");
     sy_buf_json_str(&b, c->request_id);
-    sy_buf_printf(&b, ",\"time\":\"%s\",\"route\":", when);
+    sy_buf_printf(&b, ",\"time\":\"%s\",", when);
+    if (c->key) { /* who asked: the key's name and team, never the key */
+        sy_buf_puts(&b, "\"key\":");
+        sy_buf_json_str(&b, c->key->id);
+        sy_buf_puts(&b, ",\"team\":");
+        sy_buf_json_str(&b, c->key->team);
+        sy_buf_puts(&b, ",");
+    }
+    sy_buf_puts(&b, "\"route\":");
     if (c->route) sy_buf_json_str(&b, c->route->name); else sy_buf_puts(&b, "null");
     sy_buf_puts(&b, ",\"policy\":");
     if (c->route && c->policy_id[0]) sy_buf_json_str(&b, c->policy_id); else sy_buf_puts(&b, "null");
@@ -456,6 +464,32 @@ static void account_usage_json(sy_call *c, const sy_model *m, const cJSON *usage
 }
 
 /* The routing headers every answer carries, success or not. */
+/* OpenAI's x-ratelimit-* headers for the key's per-minute limits (the tighter of key and
+ * team), as this process last saw them. */
+static void add_ratelimit_headers(sy_call *c)
+{
+    const sy_limits *k = &c->key->limits, *t = c->key->team_cfg ? &c->key->team_cfg->limits : NULL;
+    sy_lim_left left;
+    sy_limits_left(c->w->eng->limiter, c->key, &left);
+    static const char *const names[2][2] = {{"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests"},
+                                            {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"}};
+    time_t now = time(NULL);
+    char v[32], reset[16];
+    snprintf(reset, sizeof reset, "%ds", (int)(60 - now % 60));
+    for (int i = 0; i < 2; i++) {
+        long kl = i ? k->tpm : k->rpm, tl = t ? (i ? t->tpm : t->rpm) : 0;
+        double kr = left.key[i], tr = left.team[i];
+        long lim = kl > 0 && (tl <= 0 || kl <= tl) ? kl : tl;
+        double rem = kr < 0 ? tr : tr < 0 ? kr : kr < tr ? kr : tr;
+        if (lim <= 0 || rem < 0) continue;
+        snprintf(v, sizeof v, "%ld", lim);
+        sy_http_add_header(c->req, names[i][0], v);
+        snprintf(v, sizeof v, "%.0f", rem);
+        sy_http_add_header(c->req, names[i][1], v);
+        sy_http_add_header(c->req, i ? "x-ratelimit-reset-tokens" : "x-ratelimit-reset-requests", reset);
+    }
+}
+
 static void add_routing_headers(sy_call *c, const sy_model *answered)
 {
     char v[512];
@@ -481,6 +515,7 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
     }
     if (c->truncation[0]) sy_http_add_header(req, "x-switchyard-truncation", c->truncation);
     if (c->schema_hdr[0]) sy_http_add_header(req, "x-switchyard-schema", c->schema_hdr);
+    if (sy_limits_apply(c->key)) add_ratelimit_headers(c);
     if (c->ntries) {
         sy_buf local; /* not c->scratch: it may hold the body being answered */
         sy_buf *b = &local;
@@ -800,6 +835,7 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
 /* The clean end of a stream: [DONE], or Anthropic's closing events. */
 static void stream_finish(sy_call *c)
 {
+    settle_limits(c);
     if (c->anthropic) {
         sy_buf *b = &c->scratch;
         sy_buf_reset(b);
@@ -962,6 +998,7 @@ static void flush_held(sy_call *c, sy_slot *s, const sy_model *m, const cJSON *m
 /* A chat completion to the client: as it is, or rewritten as an Anthropic message. */
 static void respond_ok(sy_call *c, const sy_model *m, const char *json, size_t len)
 {
+    settle_limits(c); /* before the client can send its next request (to any instance) */
     if (!c->anthropic) {
         sy_http_respond(c->req, 200, "application/json", json, len);
         return;

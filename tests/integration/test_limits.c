@@ -28,7 +28,7 @@ static const char *g_bin, *g_mock_bin, *g_redis_bin;
 static sy_it_env g_env;
 
 static const char *CFG =
-    "server { workers = 2 }\n"
+    "server { workers = 2, request_log = \"requests.jsonl\" }\n"
     "provider { id = \"m\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\" }\n"
     "model { id = \"small\", provider = \"m\", upstream = \"mock?tag=small\" }\n"
     "model { id = \"large\", provider = \"m\", upstream = \"mock?tag=large\" }\n"
@@ -221,8 +221,16 @@ TEST(requests_per_minute_per_key_and_per_team)
         sy_resp_free(&r);
     }
     CHECK(ok == 3 && limited == 1); /* 2 + 3 = its 5 */
-    /* the team: 5 counted for alpha (refused ones are not), 2 more for alpha-2, then none */
-    for (int i = 0; i < 2; i++) {
+    /* OpenAI's rate-limit headers: the tighter of key (5) and team (7) */
+    CHECK(chat(&r, KEY_A2, "auto") == 0);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-ratelimit-limit-requests"), "7");
+    CHECK_STR(sy_resp_header(&r, "x-ratelimit-remaining-requests"), "1");
+    CHECK(sy_resp_header(&r, "x-ratelimit-limit-tokens") == NULL);
+    sy_resp_free(&r);
+    /* the team: 5 counted for alpha (refused ones are not), 2 more for alpha-2 (one just
+     * above), then none */
+    for (int i = 0; i < 1; i++) {
         CHECK(chat(&r, KEY_A2, "auto") == 0);
         CHECK(r.status == 200);
         sy_resp_free(&r);
@@ -327,6 +335,19 @@ TEST(a_spent_budget_is_insufficient_quota)
     sy_resp_free(&r);
 }
 
+TEST(the_request_log_names_the_key_never_the_secret)
+{
+    sy_it_sleep_ms(300); /* written by a background thread */
+    char path[700];
+    snprintf(path, sizeof path, "%s/requests.jsonl", g_env.dir);
+    char *log = sy_it_read_file(path, NULL);
+    CHECK(log != NULL);
+    CHECK_CONTAINS(log, "\"key\":\"beta\",\"team\":\"beta\"");
+    CHECK_CONTAINS(log, "\"key\":\"alpha-1\",\"team\":\"alpha\"");
+    CHECK(log && !strstr(log, KEY_A) && !strstr(log, KEY_B) && !strstr(log, KEY_U));
+    free(log);
+}
+
 TEST(config_errors_name_file_line_and_key)
 {
     char dir[512], path[700];
@@ -408,7 +429,9 @@ static const char *RCFG =
     "server { redis = \"redis://127.0.0.1:%d/3\", redis_failure = \"%s\", redis_timeout_ms = 200 }\n"
     "provider { id = \"sim\", kind = \"sim\", time_scale = 0 }\n"
     "model { id = \"small\", provider = \"sim\" }\n"
-    "key { id = \"shared\", key_env = \"SY_IT_KEY_A\", limits = { rpm = 10, tpm = 100000 } }\n";
+    "key { id = \"shared\", key_env = \"SY_IT_KEY_A\", limits = { rpm = 10, tpm = 100000 } }\n"
+    "key { id = \"tokens\", key_env = \"SY_IT_KEY_T\", team = \"t\", limits = { tpm = 1000 } }\n"
+    "team { id = \"t\", limits = { usd_month = 5 } }\n";
 
 static int start_gw(sy_gw *g, const char *dir, const char *name, const char *mode)
 {
@@ -457,6 +480,22 @@ TEST(two_gateways_share_one_limit_through_redis)
     }
     CHECK(ok == 10); /* the sum both admitted is the limit */
     CHECK(limited == 20);
+    /* tokens reserved in Redis are settled there: 600 of 1,000, three times in a row, on
+     * alternating instances (each used a few tokens); 1,200 at once never */
+    const char *t600 = "{\"model\":\"small\",\"max_tokens\":600,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    for (int i = 0; i < 3; i++) {
+        sy_resp r;
+        CHECK(call(&r, (i % 2 ? &b : &a)->base, "/v1/chat/completions", KEY_T, NULL, t600) == 0);
+        CHECK(r.status == 200);
+        sy_resp_free(&r);
+    }
+    {
+        sy_resp r;
+        CHECK(call(&r, b.base, "/v1/chat/completions", KEY_T, NULL,
+                   "{\"model\":\"small\",\"max_tokens\":1200,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}") == 0);
+        CHECK(r.status == 429);
+        sy_resp_free(&r);
+    }
 
     /* Redis goes away: "open" admits (and counts it), "closed" refuses with a 503, both fast */
     sy_proc_stop(&g_redis, 2000);
@@ -506,6 +545,7 @@ int main(int argc, char **argv)
     RUN(tokens_are_reserved_then_settled);
     RUN(a_stream_cut_short_is_settled);
     RUN(a_spent_budget_is_insufficient_quota);
+    RUN(the_request_log_names_the_key_never_the_secret);
     RUN(config_errors_name_file_line_and_key);
     char *log = NULL;
     sy_it_env_stop(&g_env, &log);
