@@ -169,11 +169,17 @@ static void count_request(sy_call *c);
 static void slot_cancel(sy_slot *s);
 
 static void settle_limits(sy_call *c);
+static void call_usage(const sy_call *c, double *tokens, double *usd);
 
 static void call_free(sy_call *c)
 {
     if (!c) return;
     settle_limits(c);
+    if (c->key && c->status) {
+        double tok, usd;
+        call_usage(c, &tok, &usd);
+        sy_limits_account(c->w->eng->limiter, c->key, (long)tok, usd);
+    }
     count_request(c);
     for (int i = 0; i < 2; i++) {
         slot_cancel(&c->slot[i]);
@@ -1833,6 +1839,15 @@ static void limit_refused(sy_call *c, const sy_lim_verdict *v)
 static void settle_limits(sy_call *c)
 {
     if (!c->lim.reserved) return;
+    double tok, usd;
+    call_usage(c, &tok, &usd);
+    sy_limits_settle(c->w->eng, c->w, &c->lim, (long)tok, usd);
+}
+
+/* What the call used: the usage billed, or for a stream cut short without usage its prompt
+ * and the text sent. */
+static void call_usage(const sy_call *c, double *tokens, double *usd_out)
+{
     double tok = 0;
     for (int i = 0; i < c->ntries; i++) tok += c->tries[i].tokens_in + c->tries[i].tokens_out;
     if (c->pend_in > 0 || c->pend_out > 0) tok += c->pend_in + c->pend_out;
@@ -1842,7 +1857,8 @@ static void settle_limits(sy_call *c)
         tok = (double)c->lim_prompt + out;
         usd = ((double)c->lim_prompt * c->answered->price_in + out * c->answered->price_out) / 1000.0;
     }
-    sy_limits_settle(c->w->eng, c->w, &c->lim, (long)tok, usd);
+    *tokens = tok;
+    *usd_out = usd;
 }
 
 static void proceed(sy_call *c);

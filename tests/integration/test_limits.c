@@ -324,6 +324,10 @@ TEST(a_spent_budget_is_insufficient_quota)
     double cost = metric(g_env.gw.base, "switchyard_cost_usd_total{model=\"pricey\"}");
     CHECK(cost > 0 && cost <= 0.05);
     CHECK(metric(g_env.gw.base, "switchyard_limit_rejections_total{scope=\"key\",limit=\"usd_day\"}") == 1);
+    /* per key: every request answered (the refused one too), and what it cost */
+    CHECK(metric(g_env.gw.base, "switchyard_key_requests_total{key=\"usd\",team=\"\"}") == ok + 1);
+    double kc = metric(g_env.gw.base, "switchyard_key_cost_usd_total{key=\"usd\",team=\"\"}");
+    CHECK(kc > 0 && kc > cost - 1e-6 && kc < cost + 1e-6);
     /* the policy sees it run low */
     CHECK(call(&r, g_env.gw.base, "/v1/route", KEY_U, NULL,
                "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}") == 0);
