@@ -2239,6 +2239,38 @@ static void messages(sy_worker *w, sy_http_req *req)
 }
 
 /* GET /v1/models/{id}: one entry of the models list (a model or a route). */
+/* Whether a key may use the model or route named id (what /v1/models shows it). */
+static int key_may_use(const sy_key_cfg *k, const sy_config *cfg, const char *id)
+{
+    if (!k) return 1;
+    if (sy_config_model(cfg, id)) return k->models ? sy_key_allows_model(k, id) : !k->routes;
+    return sy_key_allows_route(k, id);
+}
+
+/* GET /v1/models: everything, or for a key with routes or models lists only what it may use. */
+static void models_list(sy_worker *w, sy_http_req *req)
+{
+    const sy_key_cfg *k = w->req_key;
+    if (!k || (!k->routes && !k->models)) {
+        sy_http_respond(req, 200, "application/json", w->models_json, w->models_len);
+        return;
+    }
+    cJSON *list = cJSON_ParseWithLength(w->models_json, w->models_len);
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(list, "data");
+    for (int i = cJSON_GetArraySize(data) - 1; i >= 0; i--) {
+        const char *mid = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, i), "id"));
+        if (!mid || !key_may_use(k, w->cfg, mid)) cJSON_DeleteItemFromArray(data, i);
+    }
+    char *out = list ? cJSON_PrintUnformatted(list) : NULL;
+    if (out)
+        sy_http_respond(req, 200, "application/json", out, strlen(out));
+    else
+        respond_error(req, 500, "out of memory", NULL, NULL);
+    free(out);
+    cJSON_Delete(list);
+}
+
 static void model_one(sy_worker *w, sy_http_req *req, const char *id)
 {
     cJSON *list = cJSON_ParseWithLength(w->models_json, w->models_len);
@@ -2246,7 +2278,7 @@ static void model_one(sy_worker *w, sy_http_req *req, const char *id)
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(list, "data"))
     {
         const char *mid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
-        if (mid && strcmp(mid, id) == 0) {
+        if (mid && strcmp(mid, id) == 0 && key_may_use(w->req_key, w->cfg, mid)) {
             char *out = cJSON_PrintUnformatted(m);
             if (out)
                 sy_http_respond(req, 200, "application/json", out, strlen(out));
@@ -2290,7 +2322,7 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
         }
     } else if (strcmp(path, "/v1/models") == 0 || strcmp(path, "/models") == 0) {
         if (get) {
-            sy_http_respond(req, 200, "application/json", w->models_json, w->models_len);
+            models_list(w, req);
             return;
         }
     } else if (strncmp(path, "/v1/models/", 11) == 0 && path[11]) {

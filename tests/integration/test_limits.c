@@ -179,6 +179,29 @@ TEST(routes_and_models_a_key_may_not_use_are_a_403)
     CHECK(r.status == 200);
     CHECK_STR(sy_resp_header(&r, "x-switchyard-model"), "small");
     sy_resp_free(&r);
+    /* /v1/models lists what the key may use */
+    char url[160], auth[100];
+    snprintf(url, sizeof url, "%s/v1/models", g_env.gw.base);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", KEY_A);
+    const char *hdrs[] = {auth, NULL};
+    sy_req_opts o = {.headers = hdrs};
+    CHECK(sy_http(&r, url, &o) == 0);
+    CHECK(r.status == 200);
+    cJSON *j = sy_resp_json(&r);
+    char got[300] = "";
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "data"))
+    {
+        strncat(got, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "id")), 40);
+        strcat(got, " ");
+    }
+    CHECK_STR(got, "small slow auto big ");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/models/large", g_env.gw.base);
+    CHECK(sy_http(&r, url, &o) == 0);
+    CHECK(r.status == 404);
+    sy_resp_free(&r);
     CHECK(chat(&r, KEY_B, "big") == 0); /* no model list: the decision stands */
     CHECK_STR(sy_resp_header(&r, "x-switchyard-model"), "large");
     sy_resp_free(&r);
