@@ -1538,9 +1538,8 @@ static void on_client_abort(sy_http_req *req, void *ud)
     sy_call *c = ud;
     sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
     c->status = 499; /* nginx's "client closed request": counted and logged like any other */
-    if (c->lim_wait) { /* Redis has it: its answer ends the call */
+    if (c->lim_wait) { /* Redis has it: its answer ends the call (the body stays till then) */
         c->lim_gone = 1;
-        sy_http_req_discard(req);
         return;
     }
     slot_cancel(&c->slot[0]);
@@ -1868,7 +1867,9 @@ static void on_admitted(void *ud, const sy_lim_verdict *v)
     sy_call *c = ud;
     c->lim_wait = 0;
     if (c->lim_gone) {
-        call_free(c);
+        sy_http_req *req = c->req;
+        call_free(c); /* reads the request (log line) before it goes */
+        sy_http_req_discard(req);
         return;
     }
     if (!v->ok) {
