@@ -454,7 +454,8 @@ static int redis_start(int port)
 }
 
 static const char *RCFG =
-    "server { redis = \"redis://127.0.0.1:%d/3\", redis_failure = \"%s\", redis_timeout_ms = 200 }\n"
+    "server { redis = \"redis://127.0.0.1:%d/3\", redis_failure = \"%s\", redis_timeout_ms = 200,\n"
+    "         request_log = \"requests.jsonl\" }\n"
     "provider { id = \"sim\", kind = \"sim\", time_scale = 0 }\n"
     "model { id = \"small\", provider = \"sim\" }\n"
     "key { id = \"shared\", key_env = \"SY_IT_KEY_A\", limits = { rpm = 10, tpm = 100000 } }\n"
@@ -528,6 +529,18 @@ TEST(two_gateways_share_one_limit_through_redis)
     /* Redis hangs (stopped, not gone): each command's deadline answers for it, the
      * connection is made again, and both modes behave as when it is gone */
     kill(g_redis.pid, SIGSTOP);
+    {   /* a client that gives up while its admission waits on Redis */
+        sy_resp r;
+        char url[160], auth[100];
+        snprintf(url, sizeof url, "%s/v1/chat/completions", a.base);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", KEY_A);
+        const char *hdrs[] = {auth, NULL};
+        sy_req_opts o = {.body = "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                         .headers = hdrs, .timeout_ms = 50};
+        CHECK(sy_http(&r, url, &o) != 0); /* timed out on our side */
+        sy_resp_free(&r);
+        sy_it_sleep_ms(400); /* the gateway's Redis deadline passes: the call is let go */
+    }
     double h0 = sy_it_now_ms();
     CHECK(rchat(&a) == 200);
     CHECK(rchat(&b) == 503);
