@@ -4,6 +4,7 @@
  * slot (stable across reloads), requests by (route, model, status) in a small per-worker
  * table. */
 #include "engine/sy_engine_int.h"
+#include "engine/sy_admit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,7 +210,7 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
     /* per model */
     sy_buf_puts(b, "# HELP switchyard_attempts_total Upstream attempts by model and outcome "
                    "(ok, http, timeout, connect, reset, invalid, schema_invalid, circuit_open, "
-                   "hedge_lost, not_accepted).\n# TYPE switchyard_attempts_total counter\n");
+                   "hedge_lost, not_accepted, queue_full, queue_timeout).\n# TYPE switchyard_attempts_total counter\n");
     for (int s = 0; s < nl; s++)
         for (int o = 0; o < SY_OUT_N; o++) {
             uint64_t t = 0;
@@ -320,4 +321,8 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                   "switchyard_shadow_decisions_total{result=\"disagree\"} %llu\n"
                   "switchyard_shadow_decisions_total{result=\"error\"} %llu\n",
                   (unsigned long long)sh[0], (unsigned long long)sh[1], (unsigned long long)sh[2]);
+    const char *ids[1024];
+    int nids = nl < 1024 ? nl : 1024;
+    for (int s = 0; s < nids; s++) ids[s] = eng->live[s].id;
+    sy_adm_metrics(eng->adm, ids, nids, b);
 }
