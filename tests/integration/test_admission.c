@@ -183,10 +183,11 @@ TEST(high_priority_overtakes_low_priority_waiters)
     CHECK(gold.t_end < high.t_end);
     CHECK(high.t_end < low[0].t_end);
     CHECK(low[0].t_end < low[1].t_end && low[1].t_end < low[2].t_end);
-    /* one at a time: each answer about a full upstream delay (300 ms) after the previous */
-    CHECK(gold.t_end - a.t_end > 250);
-    CHECK(high.t_end - gold.t_end > 250);
-    CHECK(low[0].t_end - high.t_end > 250);
+    /* one at a time: each answer about a full upstream delay (300 ms) after the previous
+     * (less the time a loaded test machine takes to hand the previous answer to its thread) */
+    CHECK(gold.t_end - a.t_end > 150);
+    CHECK(high.t_end - gold.t_end > 150);
+    CHECK(low[0].t_end - high.t_end > 150);
     /* who waited says so */
     CHECK(sy_resp_header(&a.r, "x-switchyard-queue-ms") == NULL);
     const char *qh = sy_resp_header(&high.r, "x-switchyard-queue-ms");
@@ -280,7 +281,7 @@ TEST(full_queue_answers_503_or_falls_back)
     sy_resp r;
     double t0 = sy_it_now_ms();
     post(&r, "two", NULL);
-    CHECK(sy_it_now_ms() - t0 < 300); /* refused at once, not after a wait */
+    CHECK(sy_it_now_ms() - t0 < 400); /* refused at once, not after a wait (600 ms) */
     CHECK(r.status == 503);
     cJSON *j = sy_resp_json(&r);
     CHECK_STR(sy_json_str(j, "error.code"), "model_overloaded");
@@ -297,7 +298,7 @@ TEST(full_queue_answers_503_or_falls_back)
     /* a chain moves on to its next model at once */
     t0 = sy_it_now_ms();
     post(&r, "chain2", NULL);
-    CHECK(sy_it_now_ms() - t0 < 300);
+    CHECK(sy_it_now_ms() - t0 < 400);
     CHECK(r.status == 200);
     CHECK_STR(sy_resp_header(&r, "x-switchyard-model"), "spare");
     CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "two:queue_full, spare:200");
@@ -306,7 +307,7 @@ TEST(full_queue_answers_503_or_falls_back)
     job_join(&a);
     job_join(&b);
     CHECK(a.r.status == 200 && b.r.status == 200);
-    CHECK(b.t_end - a.t_end > 500); /* b waited for a's slot */
+    CHECK(b.t_end - a.t_end > 300); /* b waited for a's slot (600 ms) */
     sy_resp_free(&a.r);
     sy_resp_free(&b.r);
     char *m = metrics(g_env.gw.base);
@@ -343,7 +344,7 @@ TEST(a_wait_past_the_queue_timeout_or_the_deadline_ends_it)
     t0 = sy_it_now_ms();
     post(&r, "three", h);
     took = sy_it_now_ms() - t0;
-    CHECK(took >= 90 && took < 190);
+    CHECK(took >= 90 && took < 600); /* (the queue's own 200 ms would answer 503) */
     CHECK(r.status == 504);
     j = sy_resp_json(&r);
     CHECK_STR(sy_json_str(j, "error.code"), "deadline_exceeded");
@@ -442,7 +443,7 @@ TEST(the_count_survives_a_reload)
     job_join(&a);
     job_join(&b);
     CHECK(a.r.status == 200 && b.r.status == 200);
-    CHECK(b.t_end - a.t_end > 250);
+    CHECK(b.t_end - a.t_end > 150);
     sy_resp_free(&a.r);
     sy_resp_free(&b.r);
 }
