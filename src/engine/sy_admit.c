@@ -17,7 +17,7 @@
 
 #include "engine/sy_engine_int.h"
 
-enum { ADM_IDLE = 0, ADM_QUEUED = 1, ADM_GRANTED = 2 };
+enum { ADM_IDLE = 0, ADM_QUEUED = 1, ADM_GRANTED = 2, ADM_EVICTED = 3 };
 #define NPRIO (SY_PRIO_MAX + 1)
 
 typedef struct adm_q {
@@ -84,8 +84,9 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
         if (w) inbox_unlink(ib, w);
         pthread_mutex_unlock(&ib->lock);
         if (!w) break;
+        int granted = w->state == ADM_GRANTED;
         w->state = ADM_IDLE;
-        w->fn(w->ud);
+        w->fn(w->ud, granted);
     }
 }
 
@@ -166,6 +167,21 @@ static void q_unlink(adm_q *q, sy_adm_waiter *w)
     q->queued--;
 }
 
+/* A full queue and a newcomer of priority prio: the newest waiter of the lowest priority
+ * below prio leaves (told so on its worker). 1 when one did. Under q->lock. */
+static int q_evict(adm_q *q, int prio)
+{
+    for (int p = 0; p < prio; p++) {
+        sy_adm_waiter *w = q->tail[p];
+        if (!w) continue;
+        q_unlink(q, w);
+        w->state = ADM_EVICTED;
+        inbox_push(w->inbox, w);
+        return 1;
+    }
+    return 0;
+}
+
 /* Hands free slots to waiters while there are both. Under q->lock. */
 static void q_grant(adm_q *q)
 {
@@ -193,7 +209,7 @@ int sy_adm_acquire(sy_admit *a, int slot, int limit, int queue_max, int prio, sy
     if (q->inflight < q->limit) {
         q->inflight++;
         rc = SY_ADM_GO;
-    } else if (q->queued >= queue_max || !ib) {
+    } else if (!ib || queue_max <= 0 || (q->queued >= queue_max && !q_evict(q, prio))) {
         rc = SY_ADM_FULL;
     } else {
         memset(w, 0, sizeof *w);
@@ -238,14 +254,14 @@ int sy_adm_withdraw(sy_admit *a, sy_adm_waiter *w)
         atomic_store_explicit(&q->g_queued, q->queued, memory_order_relaxed);
     }
     pthread_mutex_unlock(&q->lock);
-    if (state != ADM_GRANTED) return 0;
-    /* granted, posted to our own inbox and not delivered yet: the push is complete (it
-     * happened under the queue's lock, which we just held) */
+    if (state != ADM_GRANTED && state != ADM_EVICTED) return 0;
+    /* granted or pushed out, posted to our own inbox and not delivered yet: the push is
+     * complete (it happened under the queue's lock, which we just held) */
     pthread_mutex_lock(&w->inbox->lock);
     inbox_unlink(w->inbox, w);
     pthread_mutex_unlock(&w->inbox->lock);
     w->state = ADM_IDLE;
-    return 1;
+    return state == ADM_GRANTED;
 }
 
 /* ============================================================ accounting */

@@ -26,14 +26,15 @@ typedef struct sy_admit sy_admit;         /* per engine */
 typedef struct sy_adm_inbox sy_adm_inbox; /* per worker */
 typedef struct sy_adm_waiter sy_adm_waiter;
 
-/* Runs on the waiter's worker when its slot was granted: the caller now holds the slot
- * (sy_adm_release when the attempt ends). */
-typedef void (*sy_adm_grant_fn)(void *ud);
+/* Runs on the waiter's worker when it leaves the queue by another's hand: granted = 1, it got
+ * a slot (sy_adm_release it when the attempt ends); granted = 0, a request of higher priority
+ * found the queue full and took its place (it holds nothing). */
+typedef void (*sy_adm_grant_fn)(void *ud, int granted);
 
 /* Opaque to callers; embedded so that waiting allocates nothing. Zero it before first use. */
 struct sy_adm_waiter {
     sy_adm_waiter *prev, *next; /* in its model's queue, then in its inbox */
-    int state;                  /* ADM_IDLE, ADM_QUEUED, ADM_GRANTED (sy_admit.c) */
+    int state;                  /* ADM_IDLE, ADM_QUEUED, ADM_GRANTED, ADM_EVICTED (sy_admit.c) */
     int prio;
     int slot;
     sy_adm_inbox *inbox;
@@ -57,8 +58,10 @@ void sy_adm_inbox_free(sy_adm_inbox *ib);
 
 /* Asks for a slot of model `slot` whose limit is `limit` (> 0; the caller's snapshot's: a
  * raised limit lets waiters in at once) with at most queue_max waiters. SY_ADM_GO: the caller
- * holds a slot. SY_ADM_QUEUED: w waits; fn(ud) runs on ib's loop when it gets a slot, unless
- * sy_adm_withdraw takes it out first. SY_ADM_FULL: the queue is full, nothing held. */
+ * holds a slot. SY_ADM_QUEUED: w waits; fn(ud, 1) runs on ib's loop when it gets a slot, or
+ * fn(ud, 0) when it is pushed out, unless sy_adm_withdraw takes it out first. A full queue
+ * pushes out its newest waiter of the lowest priority below prio, if any, to make room;
+ * else SY_ADM_FULL: nothing held. */
 int sy_adm_acquire(sy_admit *a, int slot, int limit, int queue_max, int prio, sy_adm_waiter *w,
                    sy_adm_inbox *ib, sy_adm_grant_fn fn, void *ud);
 /* Gives a held slot back; the best waiter, if any, gets it. Any thread. */

@@ -1424,12 +1424,27 @@ static void slot_unqueue(sy_slot *s, int reason)
     s->probe = 0;
 }
 
-/* On this worker's loop: the queued attempt s got a slot of its model. */
-static void on_admitted(void *ud)
+/* On this worker's loop: the queued attempt s got a slot of its model (granted), or gave its
+ * place to a request of higher priority that found the queue full (the chain moves on). */
+static void on_admitted(void *ud, int granted)
 {
     sy_slot *s = ud;
     sy_call *c = s->call;
     double ms = (double)(sy_now_ns() - s->wait.t0_ns) / 1e6;
+    if (!granted) {
+        const sy_model *m = s->att.model;
+        slot_unqueue(s, SY_ADM_REJ_FULL); /* (not queued any more: only the bookkeeping) */
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "at its concurrency limit of %d and its queue is full (queue.max %d): gave its "
+                 "place to a request of higher priority after %.0f ms",
+                 m->concurrency, m->queue_max, ms);
+        record_try(c, m, SY_OUT_QUEUE_FULL, 0, msg);
+        if (other_running(s)) return;
+        if (c->next < c->dec.n) sy_met_fallback(c->w->met, SY_OUT_QUEUE_FULL);
+        start_next(c);
+        return;
+    }
     s->queued = 0;
     s->adm_held = 1;
     if (s->qtimer) evtimer_del(s->qtimer);
@@ -1451,7 +1466,7 @@ static void on_queue_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (!s->queued) return;
     if (sy_adm_withdraw(c->w->eng->adm, &s->wait)) { /* the slot came at the same moment */
-        on_admitted(s);
+        on_admitted(s, 1);
         return;
     }
     double waited = (double)(sy_now_ns() - s->wait.t0_ns) / 1e6;

@@ -46,10 +46,12 @@ TEST(priority_from_header_and_key)
 }
 
 static char g_order[64];
-static void granted(void *ud)
+/* appends the waiter's letter: upper case when granted, lower case when pushed out */
+static void granted(void *ud, int got)
 {
     size_t n = strlen(g_order);
-    if (n + 1 < sizeof g_order) g_order[n] = *(const char *)ud;
+    char ch = *(const char *)ud;
+    if (n + 1 < sizeof g_order) g_order[n] = got ? ch : (char)(ch - 'A' + 'a');
 }
 
 TEST(queue_orders_by_priority_then_arrival_and_is_bounded)
@@ -67,12 +69,27 @@ TEST(queue_orders_by_priority_then_arrival_and_is_bounded)
     CHECK(sy_adm_acquire(a, 0, 1, 3, 2, &w[1], ib, granted, (void *)&names[1]) == SY_ADM_QUEUED);
     CHECK(sy_adm_acquire(a, 0, 1, 3, 8, &w[2], ib, granted, (void *)&names[2]) == SY_ADM_QUEUED);
     CHECK(sy_adm_acquire(a, 0, 1, 3, 2, &w[3], ib, granted, (void *)&names[3]) == SY_ADM_QUEUED);
-    CHECK(sy_adm_acquire(a, 0, 1, 3, 9, &w[4], ib, granted, (void *)&names[4]) == SY_ADM_FULL);
+    /* full: a newcomer of no higher priority than the lowest waiter is turned away */
+    CHECK(sy_adm_acquire(a, 0, 1, 3, 2, &w[4], ib, granted, (void *)&names[4]) == SY_ADM_FULL);
     /* another model is not affected */
     CHECK(sy_adm_acquire(a, 1, 1, 0, 5, &w[5], ib, granted, (void *)&names[5]) == SY_ADM_GO);
     CHECK(sy_adm_acquire(a, 1, 1, 0, 5, &w[6], ib, granted, (void *)&names[6]) == SY_ADM_FULL);
     sy_adm_counts(a, 0, &in, &q);
     CHECK(in == 1 && q == 3);
+    /* one of higher priority takes the place of the newest lowest waiter (D), who is told */
+    CHECK(sy_adm_acquire(a, 0, 1, 3, 6, &w[4], ib, granted, (void *)&names[4]) == SY_ADM_QUEUED);
+    sy_adm_counts(a, 0, &in, &q);
+    CHECK(in == 1 && q == 3);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    CHECK_STR(g_order, "d");
+    memset(g_order, 0, sizeof g_order);
+    /* ... and a pushed-out waiter withdrawn before it is told holds nothing */
+    CHECK(sy_adm_acquire(a, 0, 1, 3, 7, &w[3], ib, granted, (void *)&names[3]) == SY_ADM_QUEUED);
+    CHECK(sy_adm_withdraw(a, &w[1]) == 0); /* B, pushed out by D's return, not delivered */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    CHECK_STR(g_order, "");
+    sy_adm_counts(a, 0, &in, &q);
+    CHECK(in == 1 && q == 3); /* C(8), D(7), E(6) */
 
     /* each release grants the best waiter; the grant is delivered by the loop */
     sy_adm_release(a, 0);
@@ -80,9 +97,9 @@ TEST(queue_orders_by_priority_then_arrival_and_is_bounded)
     event_base_loop(base, EVLOOP_NONBLOCK);
     CHECK_STR(g_order, "C");
     sy_adm_release(a, 0);
-    sy_adm_release(a, 0); /* B (priority 2, first) had it; D (priority 2, second) gets it */
+    sy_adm_release(a, 0); /* D (7) had it; E (6) gets it */
     event_base_loop(base, EVLOOP_NONBLOCK);
-    CHECK_STR(g_order, "CBD");
+    CHECK_STR(g_order, "CDE");
     sy_adm_counts(a, 0, &in, &q);
     CHECK(in == 1 && q == 0);
 
@@ -95,7 +112,7 @@ TEST(queue_orders_by_priority_then_arrival_and_is_bounded)
     sy_adm_release(a, 0); /* granted to H, posted, not delivered */
     CHECK(sy_adm_withdraw(a, &w[7]) == 1);
     event_base_loop(base, EVLOOP_NONBLOCK);
-    CHECK_STR(g_order, "CBD"); /* H's callback never runs */
+    CHECK_STR(g_order, "CDE"); /* H's callback never runs */
     sy_adm_counts(a, 0, &in, &q);
     CHECK(in == 1 && q == 0);
     sy_adm_release(a, 0);

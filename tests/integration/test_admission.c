@@ -1,7 +1,8 @@
 /* test_admission.c — per-model concurrency limits and priority queues through the real gateway
  * and the mock upstream: a saturated model serves a later high-priority request before the
  * low-priority ones already waiting (from the header and from the policy); a full queue and a
- * wait past its timeout answer 503 model_overloaded (or fall back to the chain's next model);
+ * wait past its timeout answer 503 model_overloaded (or fall back to the chain's next model),
+ * and a full queue makes room for a request of higher priority;
  * the request deadline applies while waiting; a client that hangs up leaves the queue; streams
  * hold their slot to the end and lost hedges give theirs back; the count survives a reload; the
  * limit holds across two worker threads; an invalid x-switchyard-priority is a 400. */
@@ -304,15 +305,31 @@ TEST(full_queue_answers_503_or_falls_back)
     CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "two:queue_full, spare:200");
     sy_resp_free(&r);
 
-    job_join(&a);
+    /* the queue is full of normal priority: a high one takes the newest waiter's place, and
+     * that one is told at once (503, or its chain's next model) */
+    job h;
+    job_start(&h, "two", "x-switchyard-priority: high", NULL);
     job_join(&b);
-    CHECK(a.r.status == 200 && b.r.status == 200);
-    CHECK(b.t_end - a.t_end > 300); /* b waited for a's slot (600 ms) */
+    CHECK(b.r.status == 503);
+    j = sy_resp_json(&b.r);
+    CHECK_STR(sy_json_str(j, "error.code"), "model_overloaded");
+    CHECK_CONTAINS(sy_json_str(j, "error.message"),
+                   "model overloaded: two: at its concurrency limit of 1 and its queue is full "
+                   "(queue.max 1): gave its place to a request of higher priority after ");
+    CHECK_STR(sy_resp_header(&b.r, "x-switchyard-attempts"), "two:queue_full");
+    cJSON_Delete(j);
+    CHECK(wait_counts(g_env.gw.base, "two", 1, 1));
+    job_join(&a);
+    job_join(&h);
+    CHECK(a.r.status == 200 && h.r.status == 200);
+    CHECK(h.t_end - a.t_end > 300); /* h waited for a's slot (600 ms) */
+    CHECK(b.t_end < a.t_end);
     sy_resp_free(&a.r);
     sy_resp_free(&b.r);
+    sy_resp_free(&h.r);
     char *m = metrics(g_env.gw.base);
-    CHECK_CONTAINS(m, "switchyard_admission_rejections_total{model=\"two\",reason=\"queue_full\"} 2\n");
-    CHECK_CONTAINS(m, "switchyard_attempts_total{model=\"two\",outcome=\"queue_full\"} 2\n");
+    CHECK_CONTAINS(m, "switchyard_admission_rejections_total{model=\"two\",reason=\"queue_full\"} 3\n");
+    CHECK_CONTAINS(m, "switchyard_attempts_total{model=\"two\",outcome=\"queue_full\"} 3\n");
     CHECK_CONTAINS(m, "switchyard_fallbacks_total{reason=\"queue_full\"} 1\n");
     free(m);
 }
