@@ -149,6 +149,7 @@ void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
         sy_buf_json_str(out, dec->error);
     }
     if (dec->deadline_ms) sy_buf_printf(out, ",\"deadline_ms\":%d", dec->deadline_ms);
+    if (dec->has_priority) sy_buf_printf(out, ",\"priority\":%d", dec->priority);
     if (dec->max_cost > 0) sy_buf_printf(out, ",\"max_cost\":%.10g", dec->max_cost);
     if (dec->dropped[0]) {
         sy_buf_puts(out, ",\"dropped\":");
@@ -248,7 +249,7 @@ static int route_common(sy_engine *eng, const char *route, const char *request_j
     const sy_model *m = r ? NULL : sy_config_model(eng->cfg, name);
     int rc = SY_OK;
     if (r) {
-        sy_request_view view = {.chat = &chat, .model = name, .priority = SY_PRIO_NORMAL};
+        sy_request_view view = {.chat = &chat, .model = name};
         rc = sy_policy_route(eng->vm, r, &view, &dec);
         if (rc == SY_EPOLICY) sy_buf_puts(&eng->err, dec.error);
     } else if (m) {

@@ -21,6 +21,8 @@
 struct event_base;
 typedef struct sy_schema_cache sy_schema_cache; /* per worker: compiled schemas by text */
 struct event;
+struct sy_admit;      /* sy_admit.h: per-model concurrency limits and queues */
+struct sy_adm_inbox;
 
 /* sy_metrics.c: per-worker counters, summed by GET /metrics */
 #define SY_MET_BUCKETS 14
@@ -79,6 +81,7 @@ typedef struct sy_worker {
     sy_hclient *hc;
     sy_policy_vm *vm;
     sy_schema_cache *schemas;    /* compiled response_format / tool schemas */
+    struct sy_adm_inbox *adm_inbox; /* slots granted to this worker's queued attempts */
     sy_metrics *met;             /* this worker's counters (it alone writes them) */
     pthread_mutex_t log_lock;    /* logbuf, shared with the request-log writer only */
     sy_buf logbuf;               /* routing-result lines not written yet */
@@ -120,6 +123,7 @@ struct sy_engine {
     sy_reqlog *reqlog;           /* NULL when server.request_log is not set */
     sy_redis_stats redis_stats;  /* every worker's Redis connection */
     struct sy_limiter *limiter;  /* rate limits and budgets (sy_limits.c) */
+    struct sy_admit *adm;        /* model concurrency limits and queues (serve only), by live slot */
     atomic_ullong reqlog_dropped;
 };
 

@@ -16,6 +16,7 @@
 
 #include "core/sy_json.h"
 #include "engine/sy_limits.h"
+#include "engine/sy_admit.h"
 #include "engine/sy_messages.h"
 #include "tokens/sy_tokens.h"
 
@@ -95,6 +96,12 @@ typedef struct sy_slot {
     cJSON *held;                 /* held chunks (enforced or buffered streams) */
     int lost;                    /* lost a hedge race; its transfer is being cancelled */
     double ttft_ms;              /* its first chunk, -1 before */
+    /* admission (sy_admit.h): a model with a concurrency limit */
+    sy_adm_waiter wait;          /* its place in the model's queue */
+    int queued;                  /* waits for a slot of att.model (not running yet) */
+    int adm_held;                /* holds a slot of att.model's limit */
+    struct event *qtimer;        /* the queue's timeout_ms */
+    double est;                  /* cascade: its estimated cost, counted when it starts */
 } sy_slot;
 
 typedef struct sy_call {
@@ -108,6 +115,8 @@ typedef struct sy_call {
     int lim_gone;                /* ... and the client left meanwhile */
     long lim_prompt;             /* prompt tokens counted for the reservation */
     size_t out_bytes;            /* stream: answer text sent (usage estimate for a cut stream) */
+    double queue_ms;             /* how long its attempts waited for model slots */
+    int queued_once;             /* an attempt of it waited in a queue */
     sy_chat chat;                /* the request, validated, read in place */
     sy_config *cfg;              /* the snapshot this request runs on (a ref) */
     const sy_route *route;       /* NULL for a direct model request */
@@ -184,6 +193,7 @@ static void call_free(sy_call *c)
     for (int i = 0; i < 2; i++) {
         slot_cancel(&c->slot[i]);
         if (c->slot[i].timer) event_free(c->slot[i].timer);
+        if (c->slot[i].qtimer) event_free(c->slot[i].qtimer);
         cJSON_Delete(c->slot[i].held);
     }
     if (c->hedge_ev) event_free(c->hedge_ev);
@@ -298,7 +308,7 @@ static void run_shadow(sy_call *c)
         p = pairs[2 * i + 1] + strlen(pairs[2 * i + 1]) + 1;
     }
     sy_request_view view = {.chat = &c->chat, .model = c->route->name, .meta_headers = pairs,
-                            .nmeta = n, .key = c->key, .priority = c->priority};
+                            .nmeta = n, .key = c->key, .priority = &c->priority};
     int rc = sy_policy_shadow(w->vm, c->route, &view, &c->shadow);
     if (rc == SY_ENOTFOUND) return;
     c->shadow_state = rc == SY_OK ? 1 : 2;
@@ -375,6 +385,8 @@ static void log_result(sy_call *c)
                       "\"savings_usd\":%.9f",
                   c->status, c->stream ? "true" : "false", (double)(sy_now_ns() - c->t0_ns) / 1e6,
                   c->cost_usd, c->savings_usd);
+    sy_buf_printf(&b, ",\"priority\":%d", c->priority);
+    if (c->queued_once) sy_buf_printf(&b, ",\"queue_ms\":%.3f", c->queue_ms);
     if (c->schema_hdr[0]) {
         sy_buf_puts(&b, ",\"schema\":");
         sy_buf_json_str(&b, strncmp(c->schema_hdr, "invalid", 7) == 0 ? "invalid" : c->schema_hdr);
@@ -522,6 +534,10 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
     if (c->truncation[0]) sy_http_add_header(req, "x-switchyard-truncation", c->truncation);
     if (c->schema_hdr[0]) sy_http_add_header(req, "x-switchyard-schema", c->schema_hdr);
     if (sy_limits_apply(c->key)) add_ratelimit_headers(c);
+    if (c->queued_once) { /* its attempts waited for model slots this long in all */
+        snprintf(v, sizeof v, "%.0f", c->queue_ms);
+        sy_http_add_header(req, "x-switchyard-queue-ms", v);
+    }
     if (c->ntries) {
         sy_buf local; /* not c->scratch: it may hold the body being answered */
         sy_buf *b = &local;
@@ -573,6 +589,10 @@ static void slot_ended(sy_slot *s, int ok, int cancelled)
     if (s->timer) evtimer_del(s->timer);
     s->call->pend_ms = (double)(sy_now_ns() - s->t0) / 1e6;
     s->call->pend_ttft = s->ttft_ms;
+    if (s->adm_held) { /* a stream holds its slot to its end */
+        s->adm_held = 0;
+        sy_adm_release(s->call->w->eng->adm, mslot(s->call, m));
+    }
     if (!m || !m->live) return;
     sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), !ok, cancelled, s->probe);
     s->probe = 0;
@@ -590,8 +610,10 @@ static void slot_ended(sy_slot *s, int ok, int cancelled)
 
 /* Stops a running attempt that is nobody's fault (client gone, hedge lost, deadline of the
  * whole request handled by the caller). */
+static void slot_unqueue(sy_slot *s, int reason);
 static void slot_cancel(sy_slot *s)
 {
+    if (s->queued) slot_unqueue(s, SY_ADM_REJ_GONE);
     if (!s->running) return;
     sy_provider_cancel(&s->att);
     slot_ended(s, 0, 1);
@@ -603,7 +625,7 @@ static sy_slot *other_running(sy_slot *s)
 {
     sy_call *c = s->call;
     sy_slot *o = &c->slot[s == &c->slot[0] ? 1 : 0];
-    return o->running ? o : NULL;
+    return o->running || o->queued ? o : NULL;
 }
 
 /* s answered first: a racing hedge attempt is aborted at once (its connection closed). */
@@ -615,6 +637,7 @@ static void slot_end_quietly(sy_slot *s, int cancel_transfer)
     sy_call *c = s->call;
     double ms = c->pend_ms, in = c->pend_in, out = c->pend_out, cost = c->pend_cost,
            ttft = c->pend_ttft;
+    if (s->queued) slot_unqueue(s, -1);
     if (cancel_transfer && s->running) sy_provider_cancel(&s->att);
     if (s->running) slot_ended(s, 0, 1);
     s->held = (cJSON_Delete(s->held), NULL);
@@ -641,6 +664,10 @@ static void cancel_loser_how(sy_slot *s, int deferred)
 {
     sy_slot *o = other_running(s);
     if (!o || o->lost) return;
+    if (o->queued) { /* never sent: nothing to bill or record */
+        slot_unqueue(o, -1);
+        return;
+    }
     const sy_model *m = o->att.model;
     sy_call *c = s->call;
     if (s == &c->slot[1]) atomic_fetch_add_explicit(&c->w->met->hedges_won, 1, memory_order_relaxed);
@@ -705,24 +732,37 @@ static int retryable(int outcome, int status, const char *body)
  * say what happened. */
 static void respond_all_failed(sy_call *c)
 {
-    int all_timeout = 1, all_unavail = 1, all_schema = 1;
+    int all_timeout = 1, all_unavail = 1, all_schema = 1, all_overloaded = c->ntries > 0;
+    double slowest_ms = 0;
     sy_buf msg, body;
     sy_buf_init(&msg);
     sy_buf_init(&body);
-    sy_buf_printf(&msg, "all %d upstream attempt%s failed: ", c->ntries, c->ntries == 1 ? "" : "s");
+    for (int i = 0; i < c->ntries; i++) {
+        const try_rec *t = &c->tries[i];
+        int queue = t->outcome == SY_OUT_QUEUE_FULL || t->outcome == SY_OUT_QUEUE_TIMEOUT;
+        if (!queue) all_overloaded = 0;
+        double lat = queue && t->model->live ? sy_live_get(&t->model->live->ewma_latency_ms) : 0;
+        if (lat > slowest_ms) slowest_ms = lat;
+    }
+    if (all_overloaded) /* every model at its concurrency limit: the client should come back */
+        sy_buf_puts(&msg, "model overloaded: ");
+    else
+        sy_buf_printf(&msg, "all %d upstream attempt%s failed: ", c->ntries, c->ntries == 1 ? "" : "s");
     for (int i = 0; i < c->ntries; i++) {
         const try_rec *t = &c->tries[i];
         if (t->outcome != SY_OUT_TIMEOUT) all_timeout = 0;
         if (t->outcome != SY_OUT_SCHEMA) all_schema = 0;
         if (!(t->outcome == SY_OUT_CONNECT || t->outcome == SY_OUT_BREAKER ||
+              t->outcome == SY_OUT_QUEUE_FULL || t->outcome == SY_OUT_QUEUE_TIMEOUT ||
               (t->outcome == SY_OUT_HTTP &&
                (t->status == 429 || t->status == 503 || t->status == 529))))
             all_unavail = 0;
         sy_buf_printf(&msg, "%s%s: %s", i ? "; " : "", t->model->id, t->message);
     }
     int status = all_timeout ? 504 : all_unavail ? 503 : 502;
-    const char *code = all_timeout   ? "upstream_timeout"
-                       : all_unavail ? "upstream_unavailable"
+    const char *code = all_timeout      ? "upstream_timeout"
+                       : all_overloaded ? "model_overloaded"
+                       : all_unavail    ? "upstream_unavailable"
                        : all_schema  ? "schema_validation_failed"
                                      : "upstream_error";
     sy_buf_puts(&body, "{\"error\":{\"message\":");
@@ -742,6 +782,8 @@ static void respond_all_failed(sy_call *c)
     sy_buf_puts(&body, "]}}");
     add_routing_headers(c, NULL);
     int last_retry_after = c->last_retry_after_ms;
+    if (all_overloaded) /* about when a slot frees: the models' usual attempt time, 1 to 60 s */
+        last_retry_after = slowest_ms < 1000 ? 1000 : slowest_ms > 60000 ? 60000 : (int)slowest_ms;
     if (status == 503 && last_retry_after >= 0) {
         char ra[32];
         snprintf(ra, sizeof ra, "%d", (last_retry_after + 999) / 1000);
@@ -1397,8 +1439,149 @@ static int schedule_retry(sy_call *c, const sy_model *m, int retry_after_ms)
     return 1;
 }
 
-/* Starts the next model of the decision that can be tried into slot idx. 1 when one runs, 0
- * when the decision is exhausted. */
+/* Sends the attempt prepared in s (its model's slot, if limited, held). 1 when it runs; 0 when
+ * it could not start (the slot and a breaker probe given back). */
+static int launch(sy_slot *s)
+{
+    sy_call *c = s->call;
+    const sy_model *m = s->att.model;
+    if (sy_provider_start(&s->att) == SY_OK) {
+        c->spent_usd += s->est;
+        s->running = 1;
+        s->t0 = sy_now_ns();
+        if (m->live) {
+            atomic_fetch_add(&m->live->inflight, 1);
+            atomic_fetch_add(&m->live->started, 1);
+        }
+        if (c->stream) arm_slot_timer(s, m->provider->ttft_timeout_ms);
+        return 1;
+    }
+    if (s->probe) sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), 0, 1, 1);
+    s->probe = 0;
+    if (s->adm_held) {
+        s->adm_held = 0;
+        sy_adm_release(c->w->eng->adm, mslot(c, m));
+    }
+    return 0;
+}
+
+/* ============================================================ admission (sy_admit.h) */
+
+/* A queued attempt leaves its model's queue without starting (reason: SY_ADM_REJ_* for the
+ * metrics, -1 for none). A slot granted at that very moment is passed on at once. */
+static void slot_unqueue(sy_slot *s, int reason)
+{
+    sy_call *c = s->call;
+    const sy_model *m = s->att.model;
+    sy_admit *a = c->w->eng->adm;
+    if (!s->queued) return;
+    s->queued = 0;
+    if (s->qtimer) evtimer_del(s->qtimer);
+    c->queue_ms += (double)(sy_now_ns() - s->wait.t0_ns) / 1e6;
+    if (sy_adm_withdraw(a, &s->wait))
+        sy_adm_release(a, mslot(c, m));
+    else if (reason >= 0)
+        sy_adm_note_reject(a, mslot(c, m), reason);
+    if (s->probe) sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), 0, 1, 1);
+    s->probe = 0;
+}
+
+/* On this worker's loop: the queued attempt s got a slot of its model (granted), or gave its
+ * place to a request of higher priority that found the queue full (the chain moves on). */
+static void on_admitted(void *ud, int granted)
+{
+    sy_slot *s = ud;
+    sy_call *c = s->call;
+    double ms = (double)(sy_now_ns() - s->wait.t0_ns) / 1e6;
+    if (!granted) {
+        const sy_model *m = s->att.model;
+        slot_unqueue(s, SY_ADM_REJ_FULL); /* (not queued any more: only the bookkeeping) */
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "at its concurrency limit of %d and its queue is full (queue.max %d): gave its "
+                 "place to a request of higher priority after %.0f ms",
+                 m->concurrency, m->queue_max, ms);
+        record_try(c, m, SY_OUT_QUEUE_FULL, 0, msg);
+        if (other_running(s)) return;
+        if (c->next < c->dec.n) sy_met_fallback(c->w->met, SY_OUT_QUEUE_FULL);
+        start_next(c);
+        return;
+    }
+    s->queued = 0;
+    s->adm_held = 1;
+    if (s->qtimer) evtimer_del(s->qtimer);
+    c->queue_ms += ms;
+    sy_adm_note_wait(c->w->eng->adm, mslot(c, s->att.model), ms);
+    if (launch(s)) return;
+    record_try(c, s->att.model, SY_OUT_CONNECT, 0, "could not start the attempt");
+    if (other_running(s)) return;
+    start_next(c);
+}
+
+/* The attempt waited its queue's timeout_ms: the chain moves on to its next model. */
+static void on_queue_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    sy_slot *s = arg;
+    sy_call *c = s->call;
+    const sy_model *m = s->att.model;
+    (void)fd;
+    (void)what;
+    if (!s->queued) return;
+    if (sy_adm_withdraw(c->w->eng->adm, &s->wait)) { /* the slot came at the same moment */
+        on_admitted(s, 1);
+        return;
+    }
+    double waited = (double)(sy_now_ns() - s->wait.t0_ns) / 1e6;
+    slot_unqueue(s, SY_ADM_REJ_TIMEOUT);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "at its concurrency limit of %d: no slot freed within %.0f ms (queue.timeout_ms %d)",
+             m->concurrency, waited, m->queue_timeout_ms);
+    record_try(c, m, SY_OUT_QUEUE_TIMEOUT, 0, msg);
+    sy_log(SY_LOG_INFO, "gateway", "request %s: attempt on %s: %s", c->request_id, m->id, msg);
+    if (other_running(s)) return;
+    if (c->next < c->dec.n) sy_met_fallback(c->w->met, SY_OUT_QUEUE_TIMEOUT);
+    start_next(c);
+}
+
+/* Asks for a slot of s's model: SY_ADM_GO (held, or the model has no limit), SY_ADM_QUEUED
+ * (s waits, with its timer armed) or SY_ADM_FULL (recorded as the attempt's outcome). */
+static int admit(sy_call *c, sy_slot *s)
+{
+    const sy_model *m = s->att.model;
+    int ms = mslot(c, m);
+    if (m->concurrency <= 0 || ms < 0) return SY_ADM_GO;
+    sy_admit *a = c->w->eng->adm;
+    int rc = sy_adm_acquire(a, ms, m->concurrency, m->queue_max, c->priority, &s->wait,
+                            c->w->adm_inbox, on_admitted, s);
+    if (rc == SY_ADM_GO) {
+        s->adm_held = 1;
+        return rc;
+    }
+    if (rc == SY_ADM_QUEUED) {
+        s->queued = 1;
+        c->queued_once = 1;
+        if (!s->qtimer) s->qtimer = evtimer_new(c->w->base, on_queue_timeout, s);
+        struct timeval tv = {m->queue_timeout_ms / 1000, (m->queue_timeout_ms % 1000) * 1000};
+        if (s->qtimer) evtimer_add(s->qtimer, &tv); /* without: the request deadline ends it */
+        return rc;
+    }
+    if (s->probe) sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), 0, 1, 1);
+    s->probe = 0;
+    sy_adm_note_reject(a, ms, SY_ADM_REJ_FULL);
+    int inflight, queued;
+    sy_adm_counts(a, ms, &inflight, &queued);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "at its concurrency limit of %d and its queue is full (%d waiting, queue.max %d)",
+             m->concurrency, queued, m->queue_max);
+    record_try(c, m, SY_OUT_QUEUE_FULL, 0, msg);
+    if (c->next < c->dec.n) sy_met_fallback(c->w->met, SY_OUT_QUEUE_FULL);
+    return rc;
+}
+
+/* Starts the next model of the decision that can be tried into slot idx. 1 when one runs (or
+ * waits for a slot of its model), 0 when the decision is exhausted. */
 static int start_in(sy_call *c, int idx)
 {
     sy_slot *s = &c->slot[idx];
@@ -1424,10 +1607,11 @@ static int start_in(sy_call *c, int idx)
             record_try(c, m, SY_OUT_BREAKER, 0, "circuit breaker open");
             continue;
         }
-        struct event *timer = s->timer;
+        struct event *timer = s->timer, *qtimer = s->qtimer;
         cJSON_Delete(s->held); /* (always NULL here: every way out of an attempt drops it) */
         memset(s, 0, sizeof *s);
         s->timer = timer ? timer : evtimer_new(c->w->base, on_slot_timer, s);
+        s->qtimer = qtimer;
         s->call = c;
         s->ttft_ms = -1;
         s->att.model = m;
@@ -1436,19 +1620,12 @@ static int start_in(sy_call *c, int idx)
         s->att.ev = &EVENTS;
         s->att.ud = s;
         s->att.env = &c->w->penv;
-        if (sy_provider_start(&s->att) == SY_OK) {
-            c->spent_usd += est;
-            s->running = 1;
-            s->probe = probe;
-            s->t0 = sy_now_ns();
-            if (m->live) {
-                atomic_fetch_add(&m->live->inflight, 1);
-                atomic_fetch_add(&m->live->started, 1);
-            }
-            if (c->stream) arm_slot_timer(s, m->provider->ttft_timeout_ms);
-            return 1;
-        }
-        if (probe) sy_breaker_record(m->live, &m->breaker, sy_wall_ms(), 0, 1, 1);
+        s->probe = probe;
+        s->est = est;
+        int adm = admit(c, s);
+        if (adm == SY_ADM_QUEUED) return 1; /* it starts when a slot frees */
+        if (adm == SY_ADM_FULL) continue;
+        if (launch(s)) return 1;
         record_try(c, m, SY_OUT_CONNECT, 0, "could not start the attempt");
     }
     return 0;
@@ -1483,7 +1660,7 @@ static void on_hedge(evutil_socket_t fd, short what, void *arg)
     (void)what;
     sy_slot *first = &c->slot[0];
     /* the first attempt answered (or is answering) in time, or the race is on already */
-    if (c->hedged || c->committed || !first->running || first->got_first) return;
+    if (c->hedged || c->committed || (!first->running && !first->queued) || first->got_first) return;
     c->hedged = 1;
     atomic_fetch_add_explicit(&c->w->met->hedges_fired, 1, memory_order_relaxed);
     sy_log(SY_LOG_DEBUG, "gateway", "request %s: hedging %s", c->request_id, first->att.model->id);
@@ -1544,8 +1721,8 @@ static void on_client_abort(sy_http_req *req, void *ud)
     }
     slot_cancel(&c->slot[0]);
     slot_cancel(&c->slot[1]);
+    call_free(c); /* first: its log line and shadow policy read the request's body */
     sy_http_req_discard(req);
-    call_free(c);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -1556,6 +1733,11 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (int i = 0; i < 2; i++) {
         sy_slot *s = &c->slot[i];
+        if (s->queued) {
+            slot_unqueue(s, SY_ADM_REJ_TIMEOUT);
+            record_try(c, s->att.model, SY_OUT_QUEUE_TIMEOUT, 0,
+                       "request deadline reached while waiting for a slot of the model");
+        }
         if (!s->running) continue;
         sy_provider_cancel(&s->att);
         slot_ended(s, 0, 0); /* a deadline overrun counts against the model */
@@ -1646,8 +1828,9 @@ static int decide(sy_call *c, const char *name)
     }
     sy_request_view view = {.chat = &c->chat, .model = name, .meta_headers = pairs,
                             .nmeta = collect_meta(c->req, pairs, names, MAX_META_HEADERS),
-                            .key = c->key, .remaining = remaining, .priority = c->priority};
+                            .key = c->key, .remaining = remaining, .priority = &c->priority};
     sy_policy_route(w->vm, c->route, &view, &c->dec);
+    if (c->dec.has_priority) c->priority = c->dec.priority; /* the policy has the last word */
     if (w->eng->reqlog || c->route->shadow_src) /* for the log line and the shadow policy */
         for (int i = 0; i < view.nmeta; i++) {
             sy_buf_append(&c->meta, pairs[2 * i], strlen(pairs[2 * i]) + 1);
@@ -1862,7 +2045,7 @@ static void call_usage(const sy_call *c, double *tokens, double *usd_out)
 
 static void proceed(sy_call *c);
 
-static void on_admitted(void *ud, const sy_lim_verdict *v)
+static void on_limits_admitted(void *ud, const sy_lim_verdict *v)
 {
     sy_call *c = ud;
     c->lim_wait = 0;
@@ -1909,6 +2092,15 @@ static sy_call *call_decided(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
     if (c->key) {
         c->tenant = c->key->team[0] ? c->key->team : c->key->id;
         c->priority = c->key->priority;
+    }
+    /* the request's place in model queues (the key, when there is one, is known by now) */
+    char perr[160];
+    if (sy_adm_request_priority(sy_http_req_header(req, "x-switchyard-priority"), c->key,
+                                &c->priority, perr, sizeof perr) != 0) {
+        c->status = 400;
+        respond_error(req, 400, perr, "x-switchyard-priority", "invalid_header");
+        call_free(c);
+        return NULL;
     }
     if (permitted_name(c, chat.model_name) != 0 || decide(c, chat.model_name) != 0 ||
         permitted_models(c) != 0) {
@@ -2042,7 +2234,7 @@ static void chat_completions(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
         double usd;
         sy_lim_verdict v;
         reservation_size(c, &tokens, &usd);
-        int pend = sy_limits_admit(w->eng, w, c->key, tokens, usd, &c->lim, &v, on_admitted, c);
+        int pend = sy_limits_admit(w->eng, w, c->key, tokens, usd, &c->lim, &v, on_limits_admitted, c);
         if (pend) {
             c->lim_wait = 1;
             return;
@@ -2182,7 +2374,7 @@ static void admin_models(sy_worker *w, sy_http_req *req)
                       ",\"inflight\":%d,\"started\":%llu,\"attempts\":%llu,\"failures\":%llu,\"latency_ms\":%.3f,"
                       "\"ttft_ms\":%.3f,\"error_rate\":%.4f,\"breaker\":{\"enabled\":%s,"
                       "\"state\":\"%s\",\"window_attempts\":%u,\"window_failures\":%u,"
-                      "\"opened\":%llu,\"open_for_ms\":%lld}}",
+                      "\"opened\":%llu,\"open_for_ms\":%lld}",
                       atomic_load(&lv->inflight), (unsigned long long)atomic_load(&lv->started),
                       (unsigned long long)atomic_load(&lv->attempts),
                       (unsigned long long)atomic_load(&lv->failures),
@@ -2191,6 +2383,14 @@ static void admin_models(sy_worker *w, sy_http_req *req)
                       sy_breaker_state_name(st), atomic_load(&lv->br_total),
                       atomic_load(&lv->br_failed), (unsigned long long)atomic_load(&lv->br_opened),
                       (long long)(st == SY_BREAKER_OPEN && left > 0 ? left : 0));
+        int adm_in = 0, adm_q = 0; /* its concurrency limit, shared by every worker */
+        sy_adm_counts(w->eng->adm, (int)(lv - w->eng->live), &adm_in, &adm_q);
+        if (m->concurrency > 0)
+            sy_buf_printf(&b, ",\"concurrency\":{\"limit\":%d,\"inflight\":%d,\"queued\":%d,"
+                              "\"queue_max\":%d,\"queue_timeout_ms\":%d}}",
+                          m->concurrency, adm_in, adm_q, m->queue_max, m->queue_timeout_ms);
+        else
+            sy_buf_puts(&b, ",\"concurrency\":null}");
     }
     sy_buf_puts(&b, "]}");
     sy_http_respond(req, 200, "application/json", b.data, b.len);

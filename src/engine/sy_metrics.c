@@ -5,6 +5,7 @@
  * table. */
 #include "engine/sy_engine_int.h"
 #include "engine/sy_limits.h"
+#include "engine/sy_admit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,7 +211,7 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
     /* per model */
     sy_buf_puts(b, "# HELP switchyard_attempts_total Upstream attempts by model and outcome "
                    "(ok, http, timeout, connect, reset, invalid, schema_invalid, circuit_open, "
-                   "hedge_lost, not_accepted).\n# TYPE switchyard_attempts_total counter\n");
+                   "hedge_lost, not_accepted, queue_full, queue_timeout).\n# TYPE switchyard_attempts_total counter\n");
     for (int s = 0; s < nl; s++)
         for (int o = 0; o < SY_OUT_N; o++) {
             uint64_t t = 0;
@@ -364,4 +365,8 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                       (unsigned long long)atomic_load(&rs->timeouts),
                       (unsigned long long)atomic_load(&rs->reconnects));
     }
+    const char *ids[1024];
+    int nids = nl < 1024 ? nl : 1024;
+    for (int s = 0; s < nids; s++) ids[s] = eng->live[s].id;
+    sy_adm_metrics(eng->adm, ids, nids, b);
 }

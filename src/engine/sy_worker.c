@@ -4,6 +4,7 @@
  * Stopping: the main thread writes to each worker's wake pipe; the worker stops accepting,
  * lets requests in flight finish (up to a grace period) and leaves its loop. */
 #include "engine/sy_engine_int.h"
+#include "engine/sy_admit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,6 +214,7 @@ static void worker_cleanup(sy_worker *w)
     sy_hclient_free(w->hc);
     sy_policy_vm_free(w->vm);
     sy_schema_cache_free(w->schemas);
+    sy_adm_inbox_free(w->adm_inbox);
     /* w->met stays until the engine is freed: GET /metrics of another worker may read it */
     if (w->wake_ev) event_free(w->wake_ev);
     if (w->grace_ev) event_free(w->grace_ev);
@@ -250,6 +252,7 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
                                   &eng->redis_stats)))
         return SY_ENOMEM;
     if (!(w->schemas = sy_schema_cache_new())) return SY_ENOMEM;
+    if (!(w->adm_inbox = sy_adm_inbox_new(w->base))) return SY_ENOMEM;
     if (!w->met && !(w->met = sy_metrics_new(eng->cap_live))) return SY_ENOMEM;
     int rc = sy_policy_vm_new(&w->vm, w->cfg, &eng->err);
     if (rc != SY_OK) return rc;
@@ -276,6 +279,7 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
     eng->workers = calloc((size_t)nworkers, sizeof *eng->workers);
     if (!eng->workers) return SY_ENOMEM;
     eng->nworkers = nworkers;
+    if (!eng->adm && !(eng->adm = sy_admit_new(eng->cap_live))) rc = SY_ENOMEM;
     for (int i = 0; i < nworkers; i++) {
         eng->workers[i].listen_fd = -1;
         pthread_mutex_init(&eng->workers[i].log_lock, NULL);
@@ -324,5 +328,7 @@ int sy_workers_run(sy_engine *eng, const char *host, int port, int nworkers)
     free(eng->workers);
     eng->workers = NULL;
     eng->nworkers = 0;
+    sy_admit_free(eng->adm); /* after every worker: none can post a grant any more */
+    eng->adm = NULL;
     return rc;
 }

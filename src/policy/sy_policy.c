@@ -411,6 +411,7 @@ static void use_default(sy_policy_vm *vm, const sy_route *r, sy_decision *out, c
     out->require_caps = 0;
     out->max_cost = 0;
     out->deadline_ms = 0;
+    out->has_priority = 0;
     out->policy_failed = 1;
     first_line(out->error, sizeof out->error, why);
     snprintf(out->reason, sizeof out->reason, "policy failed; route default");
@@ -563,7 +564,7 @@ static int selftest_one(sy_policy_vm *vm, const sy_route *r, int slot_ref, int i
         sy_chat_free(&chat);
         goto done;
     }
-    sy_request_view view = {.chat = &chat, .model = chat.model_name, .priority = SY_PRIO_NORMAL};
+    sy_request_view view = {.chat = &chat, .model = chat.model_name};
     sy_decision d;
     int prc = sy_policy_route(vm, r, &view, &d);
     sy_chat_free(&chat);

@@ -26,6 +26,8 @@ typedef struct sy_decision {
                                             route's */
     int after_ms;                        /* hedge: start the second model after this long
                                             without a first token; 0 = from live stats */
+    int has_priority;                    /* the policy gave priority = 0..9 (or low, normal, high) */
+    int priority;                        /* SY_PRIO_*: the request's place in model queues */
     char dropped[256];
     int policy_failed;                   /* 1: the route's default model was used */
     char error[512];                     /* why, when policy_failed */
@@ -44,7 +46,8 @@ typedef struct sy_request_view {
     const double *remaining;             /* what is left of each limit (rpm, tpm, usd_day,
                                             usd_month; the smaller of key and team; -1 = no
                                             limit), or NULL */
-    int priority;                        /* the request's priority so far (0..9) */
+    const int *priority;                 /* req.priority: from the key or header (0..9), NULL
+                                            when unknown (req.priority reads nil) */
 } sy_request_view;
 
 typedef struct sy_policy_vm sy_policy_vm;

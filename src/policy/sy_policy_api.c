@@ -221,6 +221,9 @@ static int l_req_index(lua_State *L)
             lua_pushnil(L);
     } else if (strcmp(k, "stream") == 0) {
         lua_pushboolean(L, c->streaming);
+    } else if (strcmp(k, "priority") == 0) {
+        if (!req->priority) return 0;
+        lua_pushinteger(L, *req->priority);
     } else if (strcmp(k, "response_format") == 0) {
         push_json(L, c->text, &c->response_format, 0);
     } else if (strcmp(k, "tools") == 0) {
@@ -249,8 +252,6 @@ static int l_req_index(lua_State *L)
                 lua_setfield(L, -2, lim[i]);
             }
         lua_setfield(L, -2, "remaining");
-    } else if (strcmp(k, "priority") == 0) {
-        lua_pushinteger(L, req->priority);
     } else {
         return 0; /* unknown fields read as nil; nothing is cached */
     }
@@ -398,6 +399,8 @@ static int l_pick(lua_State *L)
         if (!lua_isnil(L, -1) && !lua_isstring(L, -1))
             return sy_policy_api_error(L, "sy.pick: reason must be a string");
         lua_setfield(L, -2, "reason");
+        lua_getfield(L, 2, "priority"); /* checked with the decision */
+        lua_setfield(L, -2, "priority");
     } else if (!lua_isnoneornil(L, 2)) {
         return sy_policy_api_error(L, "sy.pick: second argument must be a reason or an options table");
     }
@@ -958,6 +961,28 @@ static int read_constraints(sy_policy_vm *vm, int idx, sy_decision *out, char *e
             return SY_EPOLICY;
         }
         out->after_ms = (int)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "priority");
+    if (!lua_isnil(L, -1)) {
+        int p = -1;
+        if (lua_type(L, -1) == LUA_TNUMBER) {
+            lua_Number v = lua_tonumber(L, -1);
+            if (v >= 0 && v <= SY_PRIO_MAX && v == (lua_Number)(int)v) p = (int)v;
+        } else if (lua_type(L, -1) == LUA_TSTRING) {
+            const char *v = lua_tostring(L, -1);
+            p = strcmp(v, "low") == 0      ? SY_PRIO_LOW
+                : strcmp(v, "normal") == 0 ? SY_PRIO_NORMAL
+                : strcmp(v, "high") == 0   ? SY_PRIO_HIGH
+                                           : -1;
+        }
+        if (p < 0) {
+            snprintf(err, errlen, "decision: priority must be a whole number from 0 to 9 or "
+                                  "\"low\", \"normal\", \"high\"");
+            return SY_EPOLICY;
+        }
+        out->has_priority = 1;
+        out->priority = p;
     }
     lua_pop(L, 1);
     lua_getfield(L, idx, "deadline_ms");

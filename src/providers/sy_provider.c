@@ -41,6 +41,8 @@ const char *sy_outcome_name(int outcome)
     case SY_OUT_BREAKER: return "circuit_open";
     case SY_OUT_HEDGE_LOST: return "hedge_lost";
     case SY_OUT_REJECTED: return "not_accepted";
+    case SY_OUT_QUEUE_FULL: return "queue_full";
+    case SY_OUT_QUEUE_TIMEOUT: return "queue_timeout";
     default: return "error";
     }
 }

@@ -34,6 +34,10 @@ enum {
     SY_OUT_BREAKER,   /* not attempted: the model's circuit breaker is open (engine only) */
     SY_OUT_HEDGE_LOST, /* cancelled: the other attempt of a hedge answered first (engine only) */
     SY_OUT_REJECTED,  /* a cascade step's answer failed its acceptance checks (engine only) */
+    SY_OUT_QUEUE_FULL, /* not attempted: the model is at its concurrency limit and its queue is
+                          full (engine only) */
+    SY_OUT_QUEUE_TIMEOUT, /* not attempted: waited for a slot of the model longer than its
+                             queue's timeout_ms (engine only) */
     SY_OUT_N
 };
 

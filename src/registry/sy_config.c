@@ -319,12 +319,27 @@ static int parse_size(lua_State *L, int idx, size_t *out)
 
 static char *join_path(const char *dir, const char *rel);
 
+/* queue = { max = N, timeout_ms = N }: how many attempts may wait for a slot of a model at
+ * its concurrency limit, and for how long (server: the defaults of every model). */
+static int load_queue(loader *ld, decl *d, int *max, int *timeout_ms)
+{
+    char k[160];
+    decl sub;
+    if (open_sub(ld, d, "queue", &sub, k, sizeof k) != 1) return 0;
+    static const char *const qk[] = {"max", "timeout_ms", NULL};
+    check_known_keys(ld, &sub, qk);
+    read_int32(ld, &sub, "max", 0, 1000000, max);
+    read_int32(ld, &sub, "timeout_ms", 1, 600000, timeout_ms);
+    lua_pop(ld->L, 1);
+    return 1;
+}
+
 static void load_server(loader *ld, decl *d)
 {
     static const char *const known[] = {"listen",    "workers",     "max_body",
                                         "request_timeout_ms", "log_level", "admin_token",
                                         "admin_token_env", "request_log", "log_content",
-                                        "redis", "redis_failure", "redis_timeout_ms", NULL};
+                                        "redis", "redis_failure", "redis_timeout_ms", "queue", NULL};
     sy_config *cfg = ld->cfg;
     check_known_keys(ld, d, known);
     char *listen = NULL;
@@ -343,6 +358,7 @@ static void load_server(loader *ld, decl *d)
     free(listen);
     read_int32(ld, d, "workers", 0, 256, &cfg->workers);
     read_int32(ld, d, "request_timeout_ms", 1, 86400000, &cfg->request_timeout_ms);
+    load_queue(ld, d, &cfg->queue_max, &cfg->queue_timeout_ms);
     if (get_raw(ld->L, d->tidx, "max_body") != LUA_TNIL) {
         size_t v;
         if (parse_size(ld->L, -1, &v) != 0)
@@ -555,7 +571,8 @@ static void load_model(loader *ld, decl *d, sy_model *m)
                                         "price",     "context_window", "max_output",
                                         "capabilities", "tokenizer",   "latency",
                                         "tags",      "sim",            "output_reserve",
-                                        "breaker",   NULL};
+                                        "breaker",   "concurrency",    "queue",
+                                        NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     decl sub;
@@ -667,6 +684,13 @@ static void load_model(loader *ld, decl *d, sy_model *m)
         read_int32(ld, &sub, "window_ms", 100, 3600000, &m->breaker.window_ms);
         read_int32(ld, &sub, "cooldown_ms", 10, 3600000, &m->breaker.cooldown_ms);
         lua_pop(ld->L, 1);
+    }
+    read_int32(ld, d, "concurrency", 0, 1000000, &m->concurrency);
+    m->queue_max = cfg->queue_max;
+    m->queue_timeout_ms = cfg->queue_timeout_ms;
+    if (load_queue(ld, d, &m->queue_max, &m->queue_timeout_ms) && m->concurrency == 0) {
+        keyname(k, sizeof k, d, "queue");
+        problem(ld, NULL, d->line, k, "has no effect without concurrency (the model has no limit)");
     }
     if (m->sim.ttft_p50_ms == 0) m->sim.ttft_p50_ms = m->lat_p50_ms / 3;
     if (m->sim.ttft_p95_ms == 0) m->sim.ttft_p95_ms = m->lat_p95_ms / 3;
@@ -1236,6 +1260,8 @@ int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
     cfg->request_timeout_ms = 300000;
     cfg->redis_fail_open = 1;
     cfg->redis_timeout_ms = 50;
+    cfg->queue_max = 256;
+    cfg->queue_timeout_ms = 10000;
     ld.file = cfg->path;
 
     lua_newtable(L); /* decls */

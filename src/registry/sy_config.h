@@ -114,6 +114,9 @@ typedef struct sy_model {
     int ntags;
     sy_sim_cfg sim;
     sy_breaker_cfg breaker;
+    int concurrency;         /* attempts in flight on it across all workers; 0 = no limit */
+    int queue_max;           /* attempts that may wait for a slot (0: none wait) */
+    int queue_timeout_ms;    /* the longest wait for a slot */
     sy_live *live;           /* bound by the engine; NULL in a bare config */
     int index;               /* position in sy_config.models */
     const char *file;
@@ -220,6 +223,8 @@ typedef struct sy_config {
     char *redis_url;         /* server.redis: shared limits (and caches) live there; NULL = local */
     int redis_fail_open;     /* server.redis_failure: "open" (1, admit) or "closed" (0, refuse) */
     int redis_timeout_ms;    /* server.redis_timeout_ms: longest wait for Redis, default 50 */
+    int queue_max;           /* server.queue: the default of models' queue.max (256) */
+    int queue_timeout_ms;    /* ... and of queue.timeout_ms (10000) */
 } sy_config;
 
 struct lua_State;

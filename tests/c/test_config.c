@@ -152,6 +152,73 @@ TEST(reports_every_problem_with_file_line_and_key)
     sy_buf_free(&diag);
 }
 
+/* concurrency and queue = { max, timeout_ms }: per model, with server-level queue defaults */
+TEST(model_concurrency_and_queues)
+{
+    const char *path = write_file(
+        "adm.lua",
+        "server { queue = { max = 32, timeout_ms = 2500 } }\n"
+        "provider { id = 'sim', kind = 'sim' }\n"
+        "model { id = 'free', provider = 'sim' }\n"
+        "model { id = 'lim', provider = 'sim', concurrency = 4 }\n"
+        "model { id = 'own', provider = 'sim', concurrency = 1,\n"
+        "        queue = { max = 0, timeout_ms = 50 } }\n");
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
+    const sy_model *f = cfg ? sy_config_model(cfg, "free") : NULL;
+    const sy_model *l = cfg ? sy_config_model(cfg, "lim") : NULL;
+    const sy_model *o = cfg ? sy_config_model(cfg, "own") : NULL;
+    CHECK(f && f->concurrency == 0);
+    CHECK(l && l->concurrency == 4 && l->queue_max == 32 && l->queue_timeout_ms == 2500);
+    CHECK(o && o->concurrency == 1 && o->queue_max == 0 && o->queue_timeout_ms == 50);
+    sy_config_unref(cfg);
+
+    /* without server.queue: 256 waiting, 10 s */
+    path = write_file("adm2.lua", "provider { id = 'sim', kind = 'sim' }\n"
+                                  "model { id = 'lim', provider = 'sim', concurrency = 2 }\n");
+    cfg = NULL;
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_OK);
+    l = cfg ? sy_config_model(cfg, "lim") : NULL;
+    CHECK(l && l->queue_max == 256 && l->queue_timeout_ms == 10000);
+    sy_config_unref(cfg);
+
+    path = write_file(
+        "adm_bad.lua",
+        "provider { id = 'sim', kind = 'sim' }\n"                                       /* 1 */
+        "model { id = 'a', provider = 'sim', concurrency = -1 }\n"                      /* 2 */
+        "model { id = 'b', provider = 'sim', concurrency = 1.5 }\n"                     /* 3 */
+        "model { id = 'c', provider = 'sim', concurrency = 2, queue = { size = 3 } }\n" /* 4 */
+        "model { id = 'd', provider = 'sim', concurrency = 2, queue = { timeout_ms = 0 } }\n" /* 5 */
+        "model { id = 'e', provider = 'sim', queue = { max = 3 } }\n"                   /* 6 */
+        "model { id = 'f', provider = 'sim', concurrency = 2, queue = 5 }\n"            /* 7 */
+        "server { queue = { max = -2 } }\n"                                             /* 8 */
+        "model { id = 'g', provider = 'sim', concurrency = 'two' }\n");                 /* 9 */
+    cfg = NULL;
+    sy_buf_reset(&diag);
+    CHECK(sy_config_load(&cfg, path, &diag) == SY_ECONFIG);
+    char want[512];
+    snprintf(want, sizeof want, "%s:2: model[a].concurrency: must not be negative (got -1)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:3: model[b].concurrency: must be a whole number (got 1.5)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:4: model[c].queue.size: unknown key", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:5: model[d].queue.timeout_ms: must be between 1 and 600000 (got 0)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want,
+             "%s:6: model[e].queue: has no effect without concurrency (the model has no limit)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:7: model[f].queue: must be a table", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:8: server.queue.max: must not be negative (got -2)", path);
+    CHECK_CONTAINS(diag.data, want);
+    snprintf(want, sizeof want, "%s:9: model[g].concurrency: must be a number, got string", path);
+    CHECK_CONTAINS(diag.data, want);
+    sy_buf_free(&diag);
+}
+
 TEST(lua_errors_in_the_config_keep_their_line)
 {
     const char *path = write_file("syntax.lua", "provider { id = 'sim', kind = 'sim' }\nmodel { id = }\n");
@@ -253,6 +320,7 @@ int main(void)
     RUN(lua_errors_in_the_config_keep_their_line);
     RUN(listen_addresses);
     RUN(anthropic_providers);
+    RUN(model_concurrency_and_queues);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");

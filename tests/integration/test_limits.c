@@ -55,8 +55,8 @@ static const char *const FILES[] = {
     "local sy = require 'switchyard'\n"
     "return { route = function(req)\n"
     "  local k = req.key\n"
-    "  local why = k and string.format('key=%s team=%s tier=%s prio=%d usd_day=%s', k.id, k.team,\n"
-    "      k.tier, k.priority, tostring(k.remaining.usd_day)) or 'no key'\n"
+    "  local why = k and string.format('key=%s team=%s tier=%s prio=%d usd_day=%s req=%s', k.id, k.team,\n"
+    "      k.tier, k.priority, tostring(k.remaining.usd_day), tostring(req.priority)) or 'no key'\n"
     "  return sy.pick(req.meta.want or 'small', why)\n"
     "end }\n",
     "big.lua",
@@ -215,8 +215,20 @@ TEST(policies_see_the_key)
     CHECK(call(&r, g_env.gw.base, "/v1/route", KEY_B, NULL, body) == 0);
     CHECK(r.status == 200);
     cJSON *j = sy_resp_json(&r);
-    CHECK_STR(sy_json_str(j, "reason"), "key=beta team=beta tier=pro prio=8 usd_day=nil");
+    CHECK_STR(sy_json_str(j, "reason"), "key=beta team=beta tier=pro prio=8 usd_day=nil req=8");
     cJSON_Delete(j);
+    sy_resp_free(&r);
+    /* x-switchyard-priority may lower a key's priority, never raise it */
+    char url[160], auth[100];
+    snprintf(url, sizeof url, "%s/v1/route", g_env.gw.base);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", KEY_A);
+    const char *up[] = {auth, "x-switchyard-priority: high", NULL};
+    const char *down[] = {auth, "x-switchyard-priority: 0", NULL};
+    CHECK(sy_http_post(&r, url, body, up) == 0);
+    CHECK_CONTAINS(r.body, "prio=2 usd_day=nil req=2"); /* alpha-1 is low (2): capped */
+    sy_resp_free(&r);
+    CHECK(sy_http_post(&r, url, body, down) == 0);
+    CHECK_CONTAINS(r.body, "req=0");
     sy_resp_free(&r);
     CHECK(call(&r, g_env.gw.base, "/v1/route", KEY_U, NULL, body) == 0);
     j = sy_resp_json(&r);
