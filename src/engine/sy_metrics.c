@@ -320,4 +320,5 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                   "switchyard_shadow_decisions_total{result=\"disagree\"} %llu\n"
                   "switchyard_shadow_decisions_total{result=\"error\"} %llu\n",
                   (unsigned long long)sh[0], (unsigned long long)sh[1], (unsigned long long)sh[2]);
+    if (eng->cache) sy_cache_metrics(eng->cache, b);
 }
