@@ -1,4 +1,4 @@
-/* test_cache.c — the caches of src/engine/sy_cache.c: the normalised-request key (what changes
+/* test_caches.c — the caches of src/engine/sy_cache.c: the normalised-request key (what changes
  * it and what does not, tenants kept apart), the response store (hits, TTL, LRU by bytes per
  * route, generations), the decision store, stream replay and assembly; and the route.cache /
  * route.decision_cache config keys (src/registry/sy_config.c). */
