@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +46,8 @@ static void usage(FILE *f)
             "                        train the prompt classifier on routing data (per-model scores)\n"
             "  classify --model MODEL.bin [--split train|test|all] [FILE.jsonl|-]\n"
             "                        print each prompt's per-model probabilities, one JSON line each\n"
+            "  key-hash [-]          read an API key on stdin, print its SHA-256 for a config's\n"
+            "                        key { sha256 = ... } (the key itself never goes in a file)\n"
             "  version               print the version\n");
 }
 
@@ -206,6 +210,32 @@ static int cmd_route(int argc, char **argv)
     return decision ? 0 : 1;
 }
 
+/* key-hash: the SHA-256 of the key on stdin (one line; the newline is not part of it). */
+static int cmd_key_hash(int argc, char **argv)
+{
+    if (argc > 3 || (argc == 3 && strcmp(argv[2], "-") != 0)) {
+        fprintf(stderr, "usage: switchyard key-hash < KEYFILE   (or: printf %%s \"$KEY\" | switchyard key-hash)\n");
+        return 2;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    if (n == sizeof buf - 1) {
+        fprintf(stderr, "switchyard key-hash: the key is longer than %zu bytes\n", sizeof buf - 2);
+        return 2;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+    if (n == 0 || memchr(buf, '\n', n)) {
+        fprintf(stderr, "switchyard key-hash: expected one key on stdin (one line)\n");
+        return 2;
+    }
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)buf, n, md);
+    memset(buf, 0, sizeof buf);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) printf("%02x", md[i]);
+    printf("\n");
+    return 0;
+}
+
 static int cmd_tokens(int argc, char **argv)
 {
     const char *enc = "o200k_base", *input = "-";
@@ -283,6 +313,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "route") == 0) return cmd_route(argc, argv);
     if (strcmp(cmd, "validate") == 0) return sy_schema_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "tokens") == 0) return cmd_tokens(argc, argv);
+    if (strcmp(cmd, "key-hash") == 0) return cmd_key_hash(argc, argv);
     if (strcmp(cmd, "eval") == 0 || strcmp(cmd, "replay") == 0)
         return sy_eval_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0 || strcmp(cmd, "classify") == 0)

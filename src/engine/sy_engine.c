@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/sy_limits.h"
 #include "tokens/sy_tokens.h"
 
 int sy_engine_open(sy_engine **out, const char *config_path)
@@ -23,6 +24,7 @@ int sy_engine_open(sy_engine **out, const char *config_path)
     atomic_init(&eng->gen, 1);
     if (!(eng->cache = sy_cache_new())) return SY_ENOMEM;
     eng->stop_fd[0] = eng->stop_fd[1] = -1;
+    if (!(eng->limiter = sy_limiter_new())) return SY_ENOMEM;
     if (pipe2(eng->stop_fd, O_CLOEXEC) < 0) {
         sy_buf_printf(&eng->err, "cannot create a pipe: %s\n", strerror(errno));
         return SY_EIO;
@@ -61,6 +63,7 @@ void sy_engine_free(sy_engine *eng)
     sy_buf_free(&eng->decision);
     free(eng->live);
     sy_cache_free(eng->cache);
+    sy_limiter_free(eng->limiter);
     pthread_mutex_destroy(&eng->snap_lock);
     pthread_mutex_destroy(&eng->reload_lock);
     free(eng);
@@ -248,7 +251,7 @@ static int route_common(sy_engine *eng, const char *route, const char *request_j
     const sy_model *m = r ? NULL : sy_config_model(eng->cfg, name);
     int rc = SY_OK;
     if (r) {
-        sy_request_view view = {&chat, name, NULL, 0};
+        sy_request_view view = {.chat = &chat, .model = name, .priority = SY_PRIO_NORMAL};
         rc = sy_policy_route(eng->vm, r, &view, &dec);
         if (rc == SY_EPOLICY) sy_buf_puts(&eng->err, dec.error);
     } else if (m) {
@@ -315,6 +318,11 @@ sy_config *sy_engine_snapshot(sy_engine *eng, unsigned *gen)
     return cfg;
 }
 
+static int sy_streq_null(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
 int sy_engine_reload_into(sy_engine *eng, sy_buf *msg)
 {
     sy_config *cfg = NULL;
@@ -324,6 +332,12 @@ int sy_engine_reload_into(sy_engine *eng, sy_buf *msg)
     sy_buf_reset(msg);
     /* everything is built and checked aside; nothing is published unless all of it holds */
     rc = sy_config_load(&cfg, eng->cfg->path, msg);
+    if (rc == SY_OK && !sy_streq_null(cfg->redis_url, eng->cfg->redis_url)) {
+        /* the workers' connections were made for the old one: limits must not silently move */
+        sy_buf_printf(msg, "%s:0: server.redis: changed; a running gateway keeps its Redis "
+                           "connection, restart to use another\n", cfg->path);
+        rc = SY_ECONFIG;
+    }
     if (rc == SY_OK) rc = sy_engine_bind_live(eng, cfg);
     if (rc == SY_OK) rc = sy_policy_vm_new(&vm, cfg, msg);
     if (rc == SY_OK) rc = sy_policy_vm_selftest(vm, msg);

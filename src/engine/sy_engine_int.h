@@ -15,6 +15,7 @@
 #include "http/sy_upstream.h"
 #include "policy/sy_policy.h"
 #include "providers/sy_provider.h"
+#include "engine/sy_redis.h"
 #include "registry/sy_config.h"
 #include "schema/sy_schema.h"
 
@@ -84,6 +85,8 @@ typedef struct sy_worker {
     pthread_mutex_t log_lock;    /* logbuf, shared with the request-log writer only */
     sy_buf logbuf;               /* routing-result lines not written yet */
     sy_config *cfg;              /* the snapshot this worker serves */
+    struct sy_redis *redis;      /* server.redis: this worker's connection, or NULL */
+    const sy_key_cfg *req_key;   /* the key of the request being dispatched (sy_gateway_handle) */
     unsigned gen;                /* its generation */
     sy_provider_env penv;
     char *models_json;           /* GET /v1/models body, built once per snapshot */
@@ -117,6 +120,8 @@ struct sy_engine {
     int stop_fd[2];              /* sy_engine_stop ('x') / sy_engine_reload_async ('r') → serve */
     atomic_int serving;
     sy_reqlog *reqlog;           /* NULL when server.request_log is not set */
+    sy_redis_stats redis_stats;  /* every worker's Redis connection */
+    struct sy_limiter *limiter;  /* rate limits and budgets (sy_limits.c) */
     atomic_ullong reqlog_dropped;
     sy_cache *cache;             /* the response cache, and both caches' counters */
 };

@@ -12,8 +12,10 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <openssl/sha.h>
 
 #include "core/sy_json.h"
+#include "engine/sy_limits.h"
 #include "engine/sy_messages.h"
 #include "tokens/sy_tokens.h"
 
@@ -101,6 +103,11 @@ typedef struct sy_call {
     const sy_key_cfg *key;       /* the client's key; NULL when the config declares none */
     const char *tenant;          /* the key's team (caches and limits are kept apart by it), "" */
     int priority;                /* SY_PRIO_*: from the key, x-switchyard-priority or the policy */
+    sy_lim_res lim;              /* its reservation against the key's and team's limits */
+    int lim_wait;                /* waiting for Redis to admit it */
+    int lim_gone;                /* ... and the client left meanwhile */
+    long lim_prompt;             /* prompt tokens counted for the reservation */
+    size_t out_bytes;            /* stream: answer text sent (usage estimate for a cut stream) */
     sy_chat chat;                /* the request, validated, read in place */
     sy_config *cfg;              /* the snapshot this request runs on (a ref) */
     const sy_route *route;       /* NULL for a direct model request */
@@ -171,9 +178,12 @@ static void slot_ended(sy_slot *s, int ok, int cancelled);
 static void count_request(sy_call *c);
 static void slot_cancel(sy_slot *s);
 
+static void settle_limits(sy_call *c);
+
 static void call_free(sy_call *c)
 {
     if (!c) return;
+    settle_limits(c);
     count_request(c);
     for (int i = 0; i < 2; i++) {
         slot_cancel(&c->slot[i]);
@@ -292,7 +302,8 @@ static void run_shadow(sy_call *c)
         pairs[2 * i + 1] = p + strlen(p) + 1;
         p = pairs[2 * i + 1] + strlen(pairs[2 * i + 1]) + 1;
     }
-    sy_request_view view = {&c->chat, c->route->name, pairs, n};
+    sy_request_view view = {.chat = &c->chat, .model = c->route->name, .meta_headers = pairs,
+                            .nmeta = n, .key = c->key, .priority = c->priority};
     int rc = sy_policy_shadow(w->vm, c->route, &view, &c->shadow);
     if (rc == SY_ENOTFOUND) return;
     c->shadow_state = rc == SY_OK ? 1 : 2;
@@ -317,7 +328,15 @@ static void log_result(sy_call *c)
     snprintf(when + n, sizeof when - n, ".%03dZ", (int)(now % 1000));
     sy_buf_puts(&b, "{\"request_id\":");
     sy_buf_json_str(&b, c->request_id);
-    sy_buf_printf(&b, ",\"time\":\"%s\",\"route\":", when);
+    sy_buf_printf(&b, ",\"time\":\"%s\",", when);
+    if (c->key) { /* who asked: the key's name and team, never the key */
+        sy_buf_puts(&b, "\"key\":");
+        sy_buf_json_str(&b, c->key->id);
+        sy_buf_puts(&b, ",\"team\":");
+        sy_buf_json_str(&b, c->key->team);
+        sy_buf_puts(&b, ",");
+    }
+    sy_buf_puts(&b, "\"route\":");
     if (c->route) sy_buf_json_str(&b, c->route->name); else sy_buf_puts(&b, "null");
     sy_buf_puts(&b, ",\"policy\":");
     if (c->route && c->policy_id[0]) sy_buf_json_str(&b, c->policy_id); else sy_buf_puts(&b, "null");
@@ -458,6 +477,32 @@ static void account_usage_json(sy_call *c, const sy_model *m, const cJSON *usage
 }
 
 /* The routing headers every answer carries, success or not. */
+/* OpenAI's x-ratelimit-* headers for the key's per-minute limits (the tighter of key and
+ * team), as this process last saw them. */
+static void add_ratelimit_headers(sy_call *c)
+{
+    const sy_limits *k = &c->key->limits, *t = c->key->team_cfg ? &c->key->team_cfg->limits : NULL;
+    sy_lim_left left;
+    sy_limits_left(c->w->eng->limiter, c->key, &left);
+    static const char *const names[2][2] = {{"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests"},
+                                            {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"}};
+    time_t now = time(NULL);
+    char v[32], reset[16];
+    snprintf(reset, sizeof reset, "%ds", (int)(60 - now % 60));
+    for (int i = 0; i < 2; i++) {
+        long kl = i ? k->tpm : k->rpm, tl = t ? (i ? t->tpm : t->rpm) : 0;
+        double kr = left.key[i], tr = left.team[i];
+        long lim = kl > 0 && (tl <= 0 || kl <= tl) ? kl : tl;
+        double rem = kr < 0 ? tr : tr < 0 ? kr : kr < tr ? kr : tr;
+        if (lim <= 0 || rem < 0) continue;
+        snprintf(v, sizeof v, "%ld", lim);
+        sy_http_add_header(c->req, names[i][0], v);
+        snprintf(v, sizeof v, "%.0f", rem);
+        sy_http_add_header(c->req, names[i][1], v);
+        sy_http_add_header(c->req, i ? "x-ratelimit-reset-tokens" : "x-ratelimit-reset-requests", reset);
+    }
+}
+
 static void add_routing_headers(sy_call *c, const sy_model *answered)
 {
     char v[512];
@@ -483,6 +528,7 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
     }
     if (c->truncation[0]) sy_http_add_header(req, "x-switchyard-truncation", c->truncation);
     if (c->schema_hdr[0]) sy_http_add_header(req, "x-switchyard-schema", c->schema_hdr);
+    if (sy_limits_apply(c->key)) add_ratelimit_headers(c);
     if (c->ntries) {
         sy_buf local; /* not c->scratch: it may hold the body being answered */
         sy_buf *b = &local;
@@ -773,6 +819,14 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
         if (!c->rc_chunks) c->rc_chunks = cJSON_CreateArray();
         if (!cJSON_AddItemToArray(c->rc_chunks, cJSON_Duplicate(chunk, 1))) c->rc_store = 0;
     }
+    if (c->lim.reserved) { /* what a stream cut short has used, when no usage comes */
+        const cJSON *d = jpath(chunk, "choices", 0, "delta");
+        const cJSON *dc = jpath(d, "content", -1, NULL);
+        const cJSON *args = jpath(jpath(jpath(d, "tool_calls", 0, NULL), "function", -1, NULL),
+                                  "arguments", -1, NULL);
+        if (cJSON_IsString(dc)) c->out_bytes += strlen(dc->valuestring);
+        if (cJSON_IsString(args)) c->out_bytes += strlen(args->valuestring);
+    }
     if (c->cfg->log_content) {
         const cJSON *dc = jpath(jpath(chunk, "choices", 0, "delta"), "content", -1, NULL);
         if (cJSON_IsString(dc)) sy_buf_puts(&c->answer_log, dc->valuestring);
@@ -798,6 +852,7 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
 /* The clean end of a stream: [DONE], or Anthropic's closing events. */
 static void stream_finish(sy_call *c)
 {
+    settle_limits(c);
     if (c->rc_store && c->rc_chunks && c->answered) { /* complete: stored as one answer */
         const try_rec *t = c->ntries ? &c->tries[c->ntries - 1] : NULL;
         size_t len = 0;
@@ -968,6 +1023,7 @@ static void flush_held(sy_call *c, sy_slot *s, const sy_model *m, const cJSON *m
 /* A chat completion to the client: as it is, or rewritten as an Anthropic message. */
 static void respond_ok(sy_call *c, const sy_model *m, const char *json, size_t len)
 {
+    settle_limits(c); /* before the client can send its next request (to any instance) */
     if (!c->anthropic) {
         sy_http_respond(c->req, 200, "application/json", json, len);
         cache_store(c, m, json, len);
@@ -1503,6 +1559,11 @@ static void on_client_abort(sy_http_req *req, void *ud)
     sy_call *c = ud;
     sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
     c->status = 499; /* nginx's "client closed request": counted and logged like any other */
+    if (c->lim_wait) { /* Redis has it: its answer ends the call */
+        c->lim_gone = 1;
+        sy_http_req_discard(req);
+        return;
+    }
     slot_cancel(&c->slot[0]);
     slot_cancel(&c->slot[1]);
     sy_http_req_discard(req);
@@ -1595,8 +1656,19 @@ static int decide(sy_call *c, const char *name)
     }
     const char *pairs[2 * MAX_META_HEADERS];
     char names[MAX_META_HEADERS][48];
-    sy_request_view view = {&c->chat, name, pairs,
-                            collect_meta(c->req, pairs, names, MAX_META_HEADERS)};
+    double left[SY_LIM_N];
+    const double *remaining = NULL;
+    if (sy_limits_apply(c->key)) { /* req.key.remaining: the tighter of key and team */
+        sy_lim_left l;
+        sy_limits_left(w->eng->limiter, c->key, &l);
+        for (int i = 0; i < SY_LIM_N; i++)
+            left[i] = l.key[i] < 0 ? l.team[i] : l.team[i] < 0 ? l.key[i]
+                    : l.key[i] < l.team[i] ? l.key[i] : l.team[i];
+        remaining = left;
+    }
+    sy_request_view view = {.chat = &c->chat, .model = name, .meta_headers = pairs,
+                            .nmeta = collect_meta(c->req, pairs, names, MAX_META_HEADERS),
+                            .key = c->key, .remaining = remaining, .priority = c->priority};
     /* the routing-decision cache: the policy's cache_key(req) names decisions it may reuse */
     char ckey[520];
     int keyed = c->route->dcache_max > 0 &&
@@ -1670,6 +1742,169 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
     return c;
 }
 
+/* ============================================================ keys and limits */
+
+/* The key the client sent: Authorization: Bearer KEY, else x-api-key (Anthropic's SDK). */
+static const char *presented_key(sy_http_req *req)
+{
+    const char *a = sy_http_req_header(req, "authorization");
+    if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+        a += 7;
+        while (*a == ' ') a++;
+        if (*a) return a;
+    }
+    const char *x = sy_http_req_header(req, "x-api-key");
+    return x && *x ? x : NULL;
+}
+
+/* With keys in the config: the request's key, or a 401 (never naming what was sent). Returns
+ * 0 (key in *out, NULL when the config has no keys) or -1 when answered. */
+static int authenticate(sy_worker *w, sy_http_req *req, const sy_key_cfg **out)
+{
+    *out = NULL;
+    if (w->cfg->nkeys == 0) return 0;
+    const char *k = presented_key(req);
+    if (!k) {
+        respond_error(req, 401, "Missing API key: send it as 'Authorization: Bearer <key>' or "
+                                "'x-api-key: <key>'.", NULL, "missing_api_key");
+        return -1;
+    }
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)k, strlen(k), md);
+    *out = sy_config_key(w->cfg, md);
+    if (!*out) {
+        respond_error(req, 401, "Incorrect API key provided: it is not one this gateway knows.",
+                      NULL, "invalid_api_key");
+        return -1;
+    }
+    return 0;
+}
+
+/* 403 when the key may not ask for this name: routes it may use by name; models it may use,
+ * by name or as what a route decides (a key limited to routes may not name models). */
+static int permitted_name(sy_call *c, const char *name)
+{
+    const sy_key_cfg *k = c->key;
+    if (!k) return 0;
+    char msg[400];
+    const sy_model *m = sy_config_model(c->cfg, name);
+    if (m) {
+        if (k->models ? sy_key_allows_model(k, m->id) : !k->routes) return 0;
+        snprintf(msg, sizeof msg, "The key '%s' may not use the model '%.200s'%s.", k->id, name,
+                 k->models ? "" : " by name (it is limited to routes)");
+        c->status = 403;
+        respond_error(c->req, 403, msg, "model", "model_not_allowed");
+        return -1;
+    }
+    if (!sy_config_route(c->cfg, name) || sy_key_allows_route(k, name)) return 0;
+    snprintf(msg, sizeof msg, "The key '%s' may not use the route '%.200s'.", k->id, name);
+    c->status = 403;
+    respond_error(c->req, 403, msg, "model", "route_not_allowed");
+    return -1;
+}
+
+/* Keeps in the decision only the models the key may use; 403 when none is left. */
+static int permitted_models(sy_call *c)
+{
+    const sy_key_cfg *k = c->key;
+    if (!k || !k->models) return 0;
+    int n = 0;
+    char dropped[300] = "";
+    size_t dl = 0;
+    for (int i = 0; i < c->dec.n; i++) {
+        if (sy_key_allows_model(k, c->dec.models[i]->id))
+            c->dec.models[n++] = c->dec.models[i];
+        else if (dl < sizeof dropped)
+            dl += (size_t)snprintf(dropped + dl, sizeof dropped - dl, "%s%s", dl ? ", " : "",
+                                   c->dec.models[i]->id);
+    }
+    if (n > 0) {
+        c->dec.n = n;
+        return 0;
+    }
+    char msg[500];
+    snprintf(msg, sizeof msg, "The route decided on models (%s) that the key '%s' may not use.",
+             dropped, k->id);
+    c->status = 403;
+    respond_error(c->req, 403, msg, "model", "model_not_allowed");
+    return -1;
+}
+
+/* What the request reserves: prompt tokens (the first model's tokenizer) + its output bound,
+ * and the most it can cost (one model's price for a chain, every model's for a cascade or a
+ * hedge, which may pay for several). */
+static void reservation_size(sy_call *c, long *tokens, double *usd)
+{
+    const sy_model *m0 = c->dec.models[0];
+    long prompt = sy_tokens_request(&c->chat, m0->tok_kind);
+    long mt = sy_chat_max_tokens(&c->chat), out = 0;
+    double worst = 0, sum = 0;
+    for (int i = 0; i < c->dec.n; i++) {
+        const sy_model *m = c->dec.models[i];
+        long o = mt >= 0 ? mt : (long)m->output_reserve;
+        if (o > out) out = o;
+        double cost = ((double)prompt * m->price_in + (double)o * m->price_out) / 1000.0;
+        sum += cost;
+        if (cost > worst) worst = cost;
+    }
+    c->lim_prompt = prompt;
+    *tokens = prompt + out;
+    *usd = c->dec.kind == SY_DEC_CASCADE || c->dec.kind == SY_DEC_HEDGE ? sum : worst;
+}
+
+static void limit_refused(sy_call *c, const sy_lim_verdict *v)
+{
+    char ra[16];
+    if (v->retry_after_s > 0) {
+        snprintf(ra, sizeof ra, "%d", v->retry_after_s);
+        sy_http_add_header(c->req, "retry-after", ra);
+    }
+    add_routing_headers(c, NULL);
+    c->status = v->status;
+    sy_buf b;
+    sy_buf_init(&b);
+    const char *type = strcmp(v->code, "insufficient_quota") == 0 ? "insufficient_quota"
+                                                                  : sy_error_type_for_status(v->status);
+    sy_error_body(&b, v->message, type, NULL, v->code);
+    client_error(c->req, v->status, b.data, b.len);
+    sy_buf_free(&b);
+}
+
+/* Settles the call's reservation with what it used: the usage billed, or for a stream cut
+ * short without usage its prompt and the text sent (4 bytes a token). */
+static void settle_limits(sy_call *c)
+{
+    if (!c->lim.reserved) return;
+    double tok = 0;
+    for (int i = 0; i < c->ntries; i++) tok += c->tries[i].tokens_in + c->tries[i].tokens_out;
+    if (c->pend_in > 0 || c->pend_out > 0) tok += c->pend_in + c->pend_out;
+    double usd = c->cost_usd;
+    if (tok <= 0 && c->committed && c->answered) {
+        double out = (double)((c->out_bytes + 3) / 4);
+        tok = (double)c->lim_prompt + out;
+        usd = ((double)c->lim_prompt * c->answered->price_in + out * c->answered->price_out) / 1000.0;
+    }
+    sy_limits_settle(c->w->eng, c->w, &c->lim, (long)tok, usd);
+}
+
+static void proceed(sy_call *c);
+
+static void on_admitted(void *ud, const sy_lim_verdict *v)
+{
+    sy_call *c = ud;
+    c->lim_wait = 0;
+    if (c->lim_gone) {
+        call_free(c);
+        return;
+    }
+    if (!v->ok) {
+        limit_refused(c, v);
+        call_free(c);
+        return;
+    }
+    proceed(c);
+}
+
 /* ============================================================ endpoints */
 
 /* Parses the request, makes its call and decides its route. NULL when it has already been
@@ -1695,7 +1930,13 @@ static sy_call *call_decided(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
     c->anthropic = rewritten != NULL;
     c->chat = chat;
     c->stream = chat.streaming;
-    if (decide(c, chat.model_name) != 0) {
+    c->key = w->req_key; /* authenticated by sy_gateway_handle */
+    if (c->key) {
+        c->tenant = c->key->team[0] ? c->key->team : c->key->id;
+        c->priority = c->key->priority;
+    }
+    if (permitted_name(c, chat.model_name) != 0 || decide(c, chat.model_name) != 0 ||
+        permitted_models(c) != 0) {
         call_free(c);
         return NULL;
     }
@@ -1909,6 +2150,29 @@ static void chat_completions(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
                                 c->dec.kind == SY_DEC_CASCADE ||
                                 (c->route && c->route->stream_buffer));
     sy_http_req_set_abort_cb(req, on_client_abort, c);
+    if (sy_limits_apply(c->key)) {
+        long tokens;
+        double usd;
+        sy_lim_verdict v;
+        reservation_size(c, &tokens, &usd);
+        int pend = sy_limits_admit(w->eng, w, c->key, tokens, usd, &c->lim, &v, on_admitted, c);
+        if (pend) {
+            c->lim_wait = 1;
+            return;
+        }
+        if (!v.ok) {
+            limit_refused(c, &v);
+            call_free(c);
+            return;
+        }
+    }
+    proceed(c);
+}
+
+/* The request is admitted: its deadline runs from here, and its first attempt starts. */
+static void proceed(sy_call *c)
+{
+    sy_worker *w = c->w;
     c->deadline = evtimer_new(w->base, on_deadline, c);
     if (c->deadline) {
         int ms = c->cfg->request_timeout_ms;
@@ -2122,6 +2386,12 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
     const char *path = sy_http_req_path(req);
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     int post = strcmp(method, "POST") == 0;
+    /* the API needs a key when the config declares keys (before the body is even read) */
+    w->req_key = NULL;
+    if (w->cfg->nkeys && (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/chat/completions") == 0 ||
+                          strcmp(path, "/messages") == 0 || strcmp(path, "/models") == 0) &&
+        authenticate(w, req, &w->req_key) != 0)
+        return;
 
     if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0) {
         if (post) {

@@ -4,6 +4,7 @@
  * slot (stable across reloads), requests by (route, model, status) in a small per-worker
  * table. */
 #include "engine/sy_engine_int.h"
+#include "engine/sy_limits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,5 +321,47 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                   "switchyard_shadow_decisions_total{result=\"disagree\"} %llu\n"
                   "switchyard_shadow_decisions_total{result=\"error\"} %llu\n",
                   (unsigned long long)sh[0], (unsigned long long)sh[1], (unsigned long long)sh[2]);
+    sy_lim_stats *ls = sy_limiter_stats(eng->limiter);
+    if (ls) {
+        sy_buf_puts(b, "# HELP switchyard_limit_rejections_total Requests refused by a rate limit "
+                       "or budget, by whose limit and which.\n"
+                       "# TYPE switchyard_limit_rejections_total counter\n");
+        for (int s = 0; s < 2; s++)
+            for (int i = 0; i < SY_LIM_N; i++)
+                sy_buf_printf(b, "switchyard_limit_rejections_total{scope=\"%s\",limit=\"%s\"} %llu\n",
+                              s ? "team" : "key", SY_LIM_NAMES[i],
+                              (unsigned long long)GET(ls->rejected[s][i]));
+        sy_buf_printf(b,
+                      "# HELP switchyard_limits_unchecked_total Requests whose limits could not be "
+                      "checked (Redis unreachable), by what server.redis_failure did.\n"
+                      "# TYPE switchyard_limits_unchecked_total counter\n"
+                      "switchyard_limits_unchecked_total{mode=\"open\"} %llu\n"
+                      "switchyard_limits_unchecked_total{mode=\"closed\"} %llu\n",
+                      (unsigned long long)GET(ls->redis_open), (unsigned long long)GET(ls->redis_closed));
+    }
+    if (eng->cfg && eng->cfg->redis_url) {
+        const sy_redis_stats *rs = &eng->redis_stats;
+        sy_buf_printf(b,
+                      "# HELP switchyard_redis_up Workers whose Redis connection is up (of "
+                      "switchyard_workers).\n"
+                      "# TYPE switchyard_redis_up gauge\nswitchyard_redis_up %d\n"
+                      "# HELP switchyard_workers Worker threads.\n"
+                      "# TYPE switchyard_workers gauge\nswitchyard_workers %d\n"
+                      "# HELP switchyard_redis_commands_total Commands sent to Redis.\n"
+                      "# TYPE switchyard_redis_commands_total counter\nswitchyard_redis_commands_total %llu\n"
+                      "# HELP switchyard_redis_failures_total Redis commands without an answer "
+                      "(connection lost or not answered in time).\n"
+                      "# TYPE switchyard_redis_failures_total counter\nswitchyard_redis_failures_total %llu\n"
+                      "# HELP switchyard_redis_timeouts_total Redis commands that ran out of "
+                      "server.redis_timeout_ms.\n"
+                      "# TYPE switchyard_redis_timeouts_total counter\nswitchyard_redis_timeouts_total %llu\n"
+                      "# HELP switchyard_redis_reconnects_total Attempts to connect to Redis again.\n"
+                      "# TYPE switchyard_redis_reconnects_total counter\nswitchyard_redis_reconnects_total %llu\n",
+                      atomic_load(&rs->up), eng->nworkers,
+                      (unsigned long long)atomic_load(&rs->commands),
+                      (unsigned long long)atomic_load(&rs->failures),
+                      (unsigned long long)atomic_load(&rs->timeouts),
+                      (unsigned long long)atomic_load(&rs->reconnects));
+    }
     if (eng->cache) sy_cache_metrics(eng->cache, b);
 }

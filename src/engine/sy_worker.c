@@ -208,6 +208,8 @@ static void worker_cleanup(sy_worker *w)
 {
     sy_http_server_free(w->srv);
     sy_upstream_free(w->up);
+    sy_redis_free(w->redis);
+    w->redis = NULL;
     sy_hclient_free(w->hc);
     sy_policy_vm_free(w->vm);
     sy_schema_cache_free(w->schemas);
@@ -244,6 +246,10 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
     if (!w->base) return SY_ENOMEM;
     if (sy_upstream_new(&w->up, w->base) != SY_OK) return SY_ENOMEM;
     if (sy_hclient_new(&w->hc, w->base) != SY_OK) return SY_ENOMEM;
+    if (w->cfg->redis_url &&
+        !(w->redis = sy_redis_new(w->base, w->cfg->redis_url, w->cfg->redis_timeout_ms,
+                                  &eng->redis_stats)))
+        return SY_ENOMEM;
     if (!(w->schemas = sy_schema_cache_new())) return SY_ENOMEM;
     if (!(w->dcache = sy_dcache_new(eng->cache))) return SY_ENOMEM;
     if (!w->met && !(w->met = sy_metrics_new(eng->cap_live))) return SY_ENOMEM;

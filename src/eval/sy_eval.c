@@ -438,7 +438,7 @@ static int run_policy(ev_ctx *x, sy_policy_vm *vm, ev_acc *a, sy_buf *err)
             sy_buf_free(&line);
             return SY_EINVAL;
         }
-        sy_request_view view = {&chat, x->route->name, NULL, 0};
+        sy_request_view view = {.chat = &chat, .model = x->route->name, .priority = SY_PRIO_NORMAL};
         sy_decision dec;
         if (sy_policy_route(vm, x->route, &view, &dec) != SY_OK) a->policy_failed++;
         if (a->policy_failed == 1 && dec.policy_failed)

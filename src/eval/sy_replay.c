@@ -140,7 +140,7 @@ static int replay_line(const sy_replay_opts *o, sy_policy_vm *vm, const sy_confi
     /* without the text, req.tokens is what the log counted */
     if (!with_text)
         for (int k = 0; k < 3; k++) chat.ntok[k] = prompt;
-    sy_request_view view = {&chat, r->name, NULL, 0};
+    sy_request_view view = {.chat = &chat, .model = r->name, .priority = SY_PRIO_NORMAL};
     sy_decision d;
     if (sy_policy_route(vm, r, &view, &d) != SY_OK) {
         st->policy_failed++;

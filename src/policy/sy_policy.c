@@ -610,7 +610,7 @@ static int selftest_one(sy_policy_vm *vm, const sy_route *r, int slot_ref, int i
         sy_chat_free(&chat);
         goto done;
     }
-    sy_request_view view = {&chat, chat.model_name, NULL, 0};
+    sy_request_view view = {.chat = &chat, .model = chat.model_name, .priority = SY_PRIO_NORMAL};
     sy_decision d;
     int prc = sy_policy_route(vm, r, &view, &d);
     sy_chat_free(&chat);

@@ -42,6 +42,11 @@ typedef struct sy_request_view {
     const char *const *meta_headers;     /* name, value pairs: x-switchyard-* with the prefix
                                             removed, lower case */
     int nmeta;
+    const sy_key_cfg *key;               /* the client's key, NULL without keys */
+    const double *remaining;             /* what is left of each limit (rpm, tpm, usd_day,
+                                            usd_month; the smaller of key and team; -1 = no
+                                            limit), or NULL */
+    int priority;                        /* the request's priority so far (0..9) */
 } sy_request_view;
 
 typedef struct sy_policy_vm sy_policy_vm;

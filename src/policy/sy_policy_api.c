@@ -229,6 +229,28 @@ static int l_req_index(lua_State *L)
         push_json(L, c->text, &c->tool_choice, 0);
     } else if (strcmp(k, "user") == 0) {
         push_json(L, c->text, &c->user, 0);
+    } else if (strcmp(k, "key") == 0) {
+        /* the client's key (nil without keys): never the secret, only what the config says */
+        if (!req->key) return 0;
+        static const char *const lim[] = {"rpm", "tpm", "usd_day", "usd_month"};
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, req->key->id);
+        lua_setfield(L, -2, "id");
+        lua_pushstring(L, req->key->team);
+        lua_setfield(L, -2, "team");
+        lua_pushstring(L, req->key->tier);
+        lua_setfield(L, -2, "tier");
+        lua_pushinteger(L, req->key->priority);
+        lua_setfield(L, -2, "priority");
+        lua_createtable(L, 0, 4);
+        for (int i = 0; req->remaining && i < 4; i++)
+            if (req->remaining[i] >= 0) {
+                lua_pushnumber(L, req->remaining[i]);
+                lua_setfield(L, -2, lim[i]);
+            }
+        lua_setfield(L, -2, "remaining");
+    } else if (strcmp(k, "priority") == 0) {
+        lua_pushinteger(L, req->priority);
     } else {
         return 0; /* unknown fields read as nil; nothing is cached */
     }

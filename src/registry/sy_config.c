@@ -8,6 +8,7 @@
 #include "switchyard.h"
 
 #include "core/sy_url.h"
+#include "engine/sy_redis.h"
 #include "tokens/sy_tokens.h"
 
 #include <errno.h>
@@ -18,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/sha.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -82,7 +85,8 @@ static void push_config_env(lua_State *L, int decls_idx)
                                          "pcall",  "select", "tonumber", "tostring", "type",
                                          "unpack", NULL};
     static const char *libs[] = {"string", "table", "math", NULL};
-    static const char *kinds[] = {"server", "provider", "model", "route", "classifier", NULL};
+    static const char *kinds[] = {"server", "provider", "model", "route", "classifier", "team",
+                                  "key", NULL};
 
     lua_createtable(L, 0, 24); /* env */
     for (int i = 0; base_allowed[i]; i++) {
@@ -319,7 +323,8 @@ static void load_server(loader *ld, decl *d)
 {
     static const char *const known[] = {"listen",    "workers",     "max_body",
                                         "request_timeout_ms", "log_level", "admin_token",
-                                        "admin_token_env", "request_log", "log_content", NULL};
+                                        "admin_token_env", "request_log", "log_content",
+                                        "redis", "redis_failure", "redis_timeout_ms", NULL};
     sy_config *cfg = ld->cfg;
     check_known_keys(ld, d, known);
     char *listen = NULL;
@@ -372,6 +377,27 @@ static void load_server(loader *ld, decl *d)
     else if (lc != LUA_TNIL)
         problem(ld, NULL, d->line, "server.log_content", "must be true or false");
     lua_pop(ld->L, 1);
+    if (read_string(ld, d, "redis", &cfg->redis_url) == 1) {
+        char *h = NULL, *pw = NULL, err[128];
+        int port, db;
+        if (sy_redis_parse_url(cfg->redis_url, &h, &port, &pw, &db, err, sizeof err) != 0)
+            problem(ld, NULL, d->line, "server.redis", "%s", err);
+        free(h);
+        free(pw);
+    }
+    char *rf = NULL;
+    if (read_string(ld, d, "redis_failure", &rf) == 1) {
+        if (strcmp(rf, "open") == 0)
+            cfg->redis_fail_open = 1;
+        else if (strcmp(rf, "closed") == 0)
+            cfg->redis_fail_open = 0;
+        else
+            problem(ld, NULL, d->line, "server.redis_failure",
+                    "must be \"open\" (admit requests while Redis is unreachable) or \"closed\" "
+                    "(refuse them)");
+    }
+    free(rf);
+    read_int32(ld, d, "redis_timeout_ms", 1, 60000, &cfg->redis_timeout_ms);
     if (read_string(ld, d, "log_level", &cfg->log_level) == 1) {
         const char *v = cfg->log_level;
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
@@ -892,6 +918,173 @@ static char *read_id(loader *ld, decl *d, const char *field, char **seen, int n)
     return id;
 }
 
+/* ============================================================ keys and teams */
+
+/* limits = { rpm = 60, tpm = 100000, usd_day = 5, usd_month = 100 } */
+static void load_limits(loader *ld, const decl *d, sy_limits *lim)
+{
+    static const char *const known[] = {"rpm", "tpm", "usd_day", "usd_month", NULL};
+    decl sub;
+    char k[160];
+    if (open_sub(ld, d, "limits", &sub, k, sizeof k) != 1) return;
+    check_known_keys(ld, &sub, known);
+    int64_t v;
+    if (read_int(ld, &sub, "rpm", 0, 1e12, &v) == 1) lim->rpm = (long)v;
+    if (read_int(ld, &sub, "tpm", 0, 1e15, &v) == 1) lim->tpm = (long)v;
+    read_number(ld, &sub, "usd_day", 0, 1e12, &lim->usd_day);
+    read_number(ld, &sub, "usd_month", 0, 1e12, &lim->usd_month);
+    lua_pop(ld->L, 1);
+}
+
+static void each_team(loader *ld, decl *d, int i)
+{
+    static const char *const known[] = {"id", "limits", NULL};
+    sy_team_cfg *t = &ld->cfg->teams[i];
+    char **seen = calloc((size_t)i + 1, sizeof *seen);
+    for (int j = 0; seen && j < i; j++) seen[j] = ld->cfg->teams[j].id;
+    t->id = read_id(ld, d, "id", seen, i);
+    free(seen);
+    t->file = ld->file;
+    t->line = d->line;
+    check_known_keys(ld, d, known);
+    load_limits(ld, d, &t->limits);
+}
+
+int sy_parse_priority(const char *s)
+{
+    if (!s) return -1;
+    if (strcmp(s, "low") == 0) return SY_PRIO_LOW;
+    if (strcmp(s, "normal") == 0) return SY_PRIO_NORMAL;
+    if (strcmp(s, "high") == 0) return SY_PRIO_HIGH;
+    if (s[0] >= '0' && s[0] <= '9' && s[1] == '\0') return s[0] - '0';
+    return -1;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* key { id = "support-bot", sha256 = "…64 hex…" | key_env = "VAR", team = "support",
+ *       routes = {"auto"}, models = {"small"}, tier = "pro", priority = "high",
+ *       limits = {...} } */
+static void each_key(loader *ld, decl *d, int i)
+{
+    static const char *const known[] = {"id", "sha256", "key_env", "team", "routes", "models",
+                                        "tier", "priority", "limits", NULL};
+    sy_config *cfg = ld->cfg;
+    sy_key_cfg *key = &cfg->keys[i];
+    char k[160], **seen = calloc((size_t)i + 1, sizeof *seen);
+    for (int j = 0; seen && j < i; j++) seen[j] = cfg->keys[j].id;
+    key->id = read_id(ld, d, "id", seen, i);
+    free(seen);
+    key->file = ld->file;
+    key->line = d->line;
+    key->priority = SY_PRIO_NORMAL;
+    check_known_keys(ld, d, known);
+    char *hex = NULL, *env = NULL;
+    int has_hex = read_string(ld, d, "sha256", &hex), has_env = read_string(ld, d, "key_env", &env);
+    keyname(k, sizeof k, d, "sha256");
+    if (has_hex == 1 && has_env == 1) {
+        problem(ld, NULL, d->line, k, "give sha256 or key_env, not both");
+    } else if (has_hex == 1) {
+        int ok = strlen(hex) == 64;
+        for (int b = 0; ok && b < 32; b++) {
+            int hi = hexval(hex[2 * b]), lo = hexval(hex[2 * b + 1]);
+            if (hi < 0 || lo < 0) ok = 0;
+            else key->sha256[b] = (unsigned char)(hi << 4 | lo);
+        }
+        if (!ok)
+            problem(ld, NULL, d->line, k,
+                    "must be 64 hex digits: the SHA-256 of the key (switchyard key-hash)");
+    } else if (has_env == 1) {
+        const char *v = getenv(env);
+        if (!v || !*v) {
+            keyname(k, sizeof k, d, "key_env");
+            problem(ld, NULL, d->line, k, "environment variable %s is not set", env);
+        } else {
+            SHA256((const unsigned char *)v, strlen(v), key->sha256);
+        }
+    } else if (has_hex == 0 && has_env == 0) {
+        problem(ld, NULL, d->line, k,
+                "is required: the SHA-256 of the key as hex (switchyard key-hash), or key_env "
+                "naming a variable that holds the key");
+    }
+    free(hex);
+    free(env);
+    key->team = NULL;
+    if (read_string(ld, d, "team", &key->team) == 1) {
+        for (int j = 0; j < cfg->nteams; j++)
+            if (cfg->teams[j].id && strcmp(cfg->teams[j].id, key->team) == 0)
+                key->team_cfg = &cfg->teams[j];
+        /* a team without limits needs no declaration: it still keeps caches apart */
+    }
+    if (!key->team) key->team = sy_strdup("");
+    if (read_string(ld, d, "tier", &key->tier) != 1) key->tier = sy_strdup("");
+    if (read_string_list(ld, d, "routes", &key->routes, &key->nroutes) == 1)
+        for (int j = 0; j < key->nroutes; j++)
+            if (!sy_config_route(cfg, key->routes[j]) && !sy_config_model(cfg, key->routes[j])) {
+                keyname(k, sizeof k, d, "routes");
+                problem(ld, NULL, d->line, k, "unknown route \"%s\"", key->routes[j]);
+            }
+    if (read_string_list(ld, d, "models", &key->models, &key->nmodels) == 1)
+        for (int j = 0; j < key->nmodels; j++)
+            if (!sy_config_model(cfg, key->models[j])) {
+                keyname(k, sizeof k, d, "models");
+                problem(ld, NULL, d->line, k, "unknown model \"%s\"", key->models[j]);
+            }
+    int t = get_raw(ld->L, d->tidx, "priority");
+    if (t == LUA_TNUMBER || t == LUA_TSTRING) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%s", lua_tostring(ld->L, -1));
+        int p = sy_parse_priority(buf);
+        if (p < 0) {
+            keyname(k, sizeof k, d, "priority");
+            problem(ld, NULL, d->line, k, "must be \"low\", \"normal\", \"high\" or 0..9");
+        } else {
+            key->priority = p;
+        }
+    } else if (t != LUA_TNIL) {
+        keyname(k, sizeof k, d, "priority");
+        problem(ld, NULL, d->line, k, "must be \"low\", \"normal\", \"high\" or 0..9");
+    }
+    lua_pop(ld->L, 1);
+    load_limits(ld, d, &key->limits);
+    for (int j = 0; j < i; j++)
+        if (memcmp(cfg->keys[j].sha256, key->sha256, 32) == 0 && has_hex + has_env > 0) {
+            keyname(k, sizeof k, d, "sha256");
+            problem(ld, NULL, d->line, k, "the same key as key[%s]", cfg->keys[j].id);
+        }
+}
+
+const sy_key_cfg *sy_config_key(const sy_config *cfg, const unsigned char sha256[32])
+{
+    const sy_key_cfg *found = NULL;
+    for (int i = 0; i < cfg->nkeys; i++) { /* every one compared: no timing by position */
+        unsigned diff = 0;
+        for (int b = 0; b < 32; b++) diff |= cfg->keys[i].sha256[b] ^ sha256[b];
+        if (!diff) found = &cfg->keys[i];
+    }
+    return found;
+}
+
+int sy_key_allows_route(const sy_key_cfg *k, const char *name)
+{
+    if (!k || !k->routes) return 1;
+    for (int i = 0; i < k->nroutes; i++)
+        if (strcmp(k->routes[i], name) == 0) return 1;
+    return 0;
+}
+
+int sy_key_allows_model(const sy_key_cfg *k, const char *model_id)
+{
+    if (!k || !k->models) return 1;
+    for (int i = 0; i < k->nmodels; i++)
+        if (strcmp(k->models[i], model_id) == 0) return 1;
+    return 0;
+}
+
 /* ============================================================ load */
 
 int sy_parse_listen(const char *s, char **host, int *port)
@@ -1095,6 +1288,8 @@ int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
     cfg->listen_port = 8080;
     cfg->max_body = DEFAULT_MAX_BODY;
     cfg->request_timeout_ms = 300000;
+    cfg->redis_fail_open = 1;
+    cfg->redis_timeout_ms = 50;
     ld.file = cfg->path;
 
     lua_newtable(L); /* decls */
@@ -1132,6 +1327,11 @@ int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
     cfg->nmodels = count_kind(L, decls, "model");
     cfg->nroutes = count_kind(L, decls, "route");
     cfg->nclassifiers = count_kind(L, decls, "classifier");
+    cfg->nteams = count_kind(L, decls, "team");
+    cfg->nkeys = count_kind(L, decls, "key");
+    cfg->teams = calloc((size_t)cfg->nteams + 1, sizeof *cfg->teams);
+    cfg->keys = calloc((size_t)cfg->nkeys + 1, sizeof *cfg->keys);
+    if (!cfg->teams || !cfg->keys) goto oom;
     cfg->classifiers = calloc((size_t)cfg->nclassifiers + 1, sizeof *cfg->classifiers);
     cfg->providers = calloc((size_t)cfg->nproviders + 1, sizeof *cfg->providers);
     cfg->models = calloc((size_t)cfg->nmodels + 1, sizeof *cfg->models);
@@ -1142,6 +1342,8 @@ int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
     each_decl(&ld, decls, "model", each_model);
     each_decl(&ld, decls, "route", each_route);
     each_decl(&ld, decls, "classifier", each_classifier);
+    each_decl(&ld, decls, "team", each_team);
+    each_decl(&ld, decls, "key", each_key);
     if (cfg->nmodels == 0) problem(&ld, path, 1, "model", "the config declares no model");
     if (ld.errors) goto fail;
 
@@ -1205,6 +1407,21 @@ void sy_config_unref(sy_config *cfg)
         sy_classifier_free(cfg->classifiers[i].cls);
     }
     free(cfg->classifiers);
+    for (int i = 0; i < cfg->nkeys; i++) {
+        sy_key_cfg *k = &cfg->keys[i];
+        free(k->id);
+        free(k->team);
+        free(k->tier);
+        for (int j = 0; j < k->nroutes; j++) free(k->routes[j]);
+        free(k->routes);
+        for (int j = 0; j < k->nmodels; j++) free(k->models[j]);
+        free(k->models);
+        memset(k->sha256, 0, sizeof k->sha256);
+    }
+    free(cfg->keys);
+    for (int i = 0; i < cfg->nteams; i++) free(cfg->teams[i].id);
+    free(cfg->teams);
+    free(cfg->redis_url);
     free(cfg->providers);
     free(cfg->models);
     free(cfg->routes);

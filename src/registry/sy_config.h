@@ -230,6 +230,7 @@ typedef struct sy_config {
     int nteams;
     char *redis_url;         /* server.redis: shared limits (and caches) live there; NULL = local */
     int redis_fail_open;     /* server.redis_failure: "open" (1, admit) or "closed" (0, refuse) */
+    int redis_timeout_ms;    /* server.redis_timeout_ms: longest wait for Redis, default 50 */
 } sy_config;
 
 struct lua_State;
@@ -247,6 +248,13 @@ void sy_config_unref(sy_config *cfg);
 const sy_model *sy_config_model(const sy_config *cfg, const char *id);
 const sy_route *sy_config_route(const sy_config *cfg, const char *name);
 const sy_classifier_cfg *sy_config_classifier(const sy_config *cfg, const char *id);
+/* The key whose SHA-256 is sha256, or NULL. */
+const sy_key_cfg *sy_config_key(const sy_config *cfg, const unsigned char sha256[32]);
+/* Whether the key may use the route (or, for a direct request, the model) named name. */
+int sy_key_allows_route(const sy_key_cfg *k, const char *name);
+int sy_key_allows_model(const sy_key_cfg *k, const char *model_id);
+/* "low" / "normal" / "high" or "0".."9" → 0..9; -1 when neither. */
+int sy_parse_priority(const char *s);
 /* Parses "host:port" ("[::1]:8080", ":8080"); returns 0 or SY_EINVAL. host is malloc'd. */
 int sy_parse_listen(const char *s, char **host, int *port);
 

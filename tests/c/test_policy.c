@@ -63,7 +63,7 @@ static int route(sy_policy_vm *vm, const char *json, sy_decision *dec)
         return -100;
     }
     const char *meta[] = {"task", "extract"};
-    sy_request_view v = {&chat, "r", meta, 1};
+    sy_request_view v = {.chat = &chat, .model = "r", .meta_headers = meta, .nmeta = 1};
     int rc = sy_policy_route(vm, sy_config_route(sy_policy_vm_config(vm), "r"), &v, dec);
     sy_chat_free(&chat);
     return rc;
@@ -362,7 +362,7 @@ TEST(decision_constraints_drop_models)
         sy_chat chat;
         sy_chat_error err;
         CHECK(sy_chat_parse(&chat, req, strlen(req), &err) == 0);
-        sy_request_view v = {&chat, "r", NULL, 0};
+        sy_request_view v = {.chat = &chat, .model = "r"};
         int rc = sy_policy_route(vm, sy_config_route(sy_policy_vm_config(vm), "r"), &v, &d);
         sy_chat_free(&chat);
         if (t == 0) {
@@ -389,7 +389,7 @@ static int route_named(sy_policy_vm *vm, const char *name, sy_decision *dec)
     sy_chat chat;
     sy_chat_error err;
     if (sy_chat_parse(&chat, REQ, strlen(REQ), &err) != 0) return -100;
-    sy_request_view v = {&chat, name, NULL, 0};
+    sy_request_view v = {.chat = &chat, .model = name};
     int rc = sy_policy_route(vm, sy_config_route(sy_policy_vm_config(vm), name), &v, dec);
     sy_chat_free(&chat);
     return rc;

@@ -1,0 +1,417 @@
+/* sy_redis.c — see sy_redis.h. hiredis' async API on the worker's event loop, plus what it
+ * lacks: reconnection with backoff, a connect deadline and a deadline per command. */
+#include "engine/sy_redis.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libevent.h>
+#include <openssl/sha.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+typedef struct pend pend;
+struct sy_redis {
+    struct event_base *base;
+    char *host, *password;
+    int port, db, timeout_ms;
+    redisAsyncContext *ac;
+    int connected;               /* ac is connected (AUTH/SELECT sent first) */
+    int backoff_ms;
+    int closing;
+    int warned;                  /* "unreachable" logged since the last success */
+    struct event *retry_ev;      /* reconnect after backoff_ms */
+    struct event *conn_ev;       /* connect deadline */
+    sy_redis_stats *stats;
+    sy_redis_stats own;
+};
+
+struct pend {
+    sy_redis *r;
+    sy_redis_cb cb;
+    void *ud;
+    struct event *timer;
+    int done;                    /* cb already called (timed out): drop the late reply */
+    /* scripts: what a NOSCRIPT reply needs to send the script itself */
+    char *script;
+    int argc;
+    char **argv;
+    size_t *argvlen;
+};
+
+static void connect_now(sy_redis *r);
+
+int sy_redis_parse_url(const char *url, char **host, int *port, char **password, int *db,
+                       char *err, size_t errlen)
+{
+    *host = *password = NULL;
+    *port = 6379;
+    *db = 0;
+    if (!url || strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "must be a redis:// URL, e.g. \"redis://127.0.0.1:6379/0\"");
+        return -1;
+    }
+    const char *p = url + 8, *at = strchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        *password = strndup(pw, (size_t)(at - pw));
+        p = at + 1;
+    }
+    size_t hl = strcspn(p, ":/");
+    if (hl == 0) {
+        snprintf(err, errlen, "has no host");
+        goto bad;
+    }
+    *host = strndup(p, hl);
+    p += hl;
+    if (*p == ':') {
+        char *end;
+        long v = strtol(p + 1, &end, 10);
+        if (end == p + 1 || v < 1 || v > 65535 || (*end && *end != '/')) {
+            snprintf(err, errlen, "has a bad port");
+            goto bad;
+        }
+        *port = (int)v;
+        p = end;
+    }
+    if (*p == '/' && p[1]) {
+        char *end;
+        long v = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end || v < 0 || v > 1000000) {
+            snprintf(err, errlen, "has a bad database number (/N)");
+            goto bad;
+        }
+        *db = (int)v;
+    }
+    return 0;
+bad:
+    free(*host);
+    free(*password);
+    *host = *password = NULL;
+    return -1;
+}
+
+static void pend_free(pend *p)
+{
+    if (!p) return;
+    if (p->timer) event_free(p->timer);
+    free(p->script);
+    for (int i = 0; i < p->argc; i++) free(p->argv[i]);
+    free(p->argv);
+    free(p->argvlen);
+    free(p);
+}
+
+static void schedule_reconnect(sy_redis *r)
+{
+    if (r->closing || !r->retry_ev) return;
+    struct timeval tv = {r->backoff_ms / 1000, (r->backoff_ms % 1000) * 1000};
+    evtimer_add(r->retry_ev, &tv);
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static void lost(sy_redis *r, const char *why)
+{
+    if (r->connected) atomic_fetch_sub(&r->stats->up, 1);
+    r->connected = 0;
+    r->ac = NULL;
+    if (r->conn_ev) evtimer_del(r->conn_ev);
+    if (!r->closing && !r->warned) {
+        sy_log(SY_LOG_WARN, "redis", "redis %s:%d unreachable (%s); retrying", r->host, r->port,
+               why);
+        r->warned = 1;
+    }
+    schedule_reconnect(r);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    sy_redis *r = ac->data;
+    if (!r) return;
+    if (status != REDIS_OK) {
+        lost(r, ac->errstr[0] ? ac->errstr : "connect failed"); /* hiredis frees ac */
+        return;
+    }
+    evtimer_del(r->conn_ev);
+    r->connected = 1;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    atomic_fetch_add(&r->stats->up, 1);
+    if (r->warned) sy_log(SY_LOG_INFO, "redis", "redis %s:%d reachable again", r->host, r->port);
+    r->warned = 0;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    sy_redis *r = ac->data;
+    if (!r) return;
+    (void)status;
+    if (r->ac == ac) lost(r, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+/* Drops the connection now: pending callbacks get NULL, then on_disconnect reconnects. */
+static void drop(sy_redis *r)
+{
+    redisAsyncContext *ac = r->ac;
+    if (!ac) return;
+    if (!r->connected) { /* still connecting: hiredis calls on_connect? not after a free */
+        ac->data = NULL;
+        r->ac = NULL;
+        redisAsyncFree(ac);
+        lost(r, "connect timed out");
+        return;
+    }
+    redisAsyncFree(ac); /* calls on_disconnect, which calls lost() */
+    if (r->ac == ac) lost(r, "dropped");
+}
+
+static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    drop(arg);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sy_redis *r = arg;
+    atomic_fetch_add(&r->stats->reconnects, 1);
+    connect_now(r);
+}
+
+static void connect_now(sy_redis *r)
+{
+    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    if (!ac || ac->err) {
+        const char *why = ac ? ac->errstr : "out of memory";
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s", why);
+        if (ac) redisAsyncFree(ac);
+        lost(r, msg);
+        return;
+    }
+    ac->data = r;
+    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+        lost(r, "cannot attach to the event loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    /* queued before any caller's command, so they run first */
+    if (r->password) redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
+    if (r->db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    evtimer_add(r->conn_ev, &tv);
+}
+
+sy_redis *sy_redis_new(struct event_base *base, const char *url, int timeout_ms,
+                       sy_redis_stats *stats)
+{
+    char err[128];
+    sy_redis *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    if (sy_redis_parse_url(url, &r->host, &r->port, &r->password, &r->db, err, sizeof err) != 0) {
+        free(r);
+        return NULL;
+    }
+    r->base = base;
+    r->timeout_ms = timeout_ms > 0 ? timeout_ms : 100;
+    r->stats = stats ? stats : &r->own;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    r->retry_ev = evtimer_new(base, on_retry, r);
+    r->conn_ev = evtimer_new(base, on_conn_deadline, r);
+    if (!r->retry_ev || !r->conn_ev) {
+        sy_redis_free(r);
+        return NULL;
+    }
+    connect_now(r);
+    return r;
+}
+
+void sy_redis_free(sy_redis *r)
+{
+    if (!r) return;
+    r->closing = 1;
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        if (!r->connected) ac->data = NULL;
+        redisAsyncFree(ac);
+        r->ac = NULL;
+    }
+    if (r->connected) atomic_fetch_sub(&r->stats->up, 1);
+    if (r->retry_ev) event_free(r->retry_ev);
+    if (r->conn_ev) event_free(r->conn_ev);
+    if (r->password) memset(r->password, 0, strlen(r->password));
+    free(r->password);
+    free(r->host);
+    free(r);
+}
+
+int sy_redis_up(const sy_redis *r)
+{
+    return r && r->connected;
+}
+
+static int send_argv(sy_redis *r, pend *p, int argc, const char **argv, const size_t *argvlen);
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    pend *p = privdata;
+    redisReply *rep = reply;
+    if (p->done) { /* its deadline passed: the caller has had NULL already */
+        pend_free(p);
+        return;
+    }
+    sy_redis *r = p->r;
+    if (p->timer) evtimer_del(p->timer);
+    if (rep && rep->type == REDIS_REPLY_ERROR && p->script && r->connected &&
+        strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        /* the server does not know the script yet: send it whole, once */
+        int n = p->argc;
+        const char **argv = malloc(sizeof *argv * (size_t)n);
+        size_t *lens = malloc(sizeof *lens * (size_t)n);
+        if (argv && lens) {
+            argv[0] = "EVAL";
+            lens[0] = 4;
+            argv[1] = p->script;
+            lens[1] = strlen(p->script);
+            for (int i = 2; i < n; i++) argv[i] = p->argv[i], lens[i] = p->argvlen[i];
+            char *script = p->script;
+            p->script = NULL; /* no second NOSCRIPT round */
+            int rc = send_argv(r, p, n, argv, lens); /* hiredis copies the arguments */
+            free(script);
+            free(argv);
+            free(lens);
+            if (rc == 0) return;
+        } else {
+            free(argv);
+            free(lens);
+        }
+        rep = NULL;
+    }
+    if (!rep) atomic_fetch_add(&r->stats->failures, 1);
+    p->done = 1;
+    p->cb(rep, p->ud);
+    pend_free(p);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pend *p = arg;
+    sy_redis *r = p->r;
+    p->done = 1;
+    atomic_fetch_add(&r->stats->timeouts, 1);
+    p->cb(NULL, p->ud);
+    /* A server that does not answer in time is treated as gone: the connection is made
+     * again, so the commands queued behind this one fail now instead of one by one. The
+     * late reply (or the NULL of the drop) frees p. */
+    drop(r);
+}
+
+static int send_argv(sy_redis *r, pend *p, int argc, const char **argv, const size_t *argvlen)
+{
+    if (!r->ac || !r->connected) return -1;
+    if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) return -1;
+    atomic_fetch_add(&r->stats->commands, 1);
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    evtimer_add(p->timer, &tv);
+    return 0;
+}
+
+static pend *pend_new(sy_redis *r, sy_redis_cb cb, void *ud)
+{
+    pend *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->r = r;
+    p->cb = cb;
+    p->ud = ud;
+    p->timer = evtimer_new(r->base, on_deadline, p);
+    if (!p->timer) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int sy_redis_commandargv(sy_redis *r, sy_redis_cb cb, void *ud, int argc, const char **argv,
+                         const size_t *argvlen)
+{
+    if (!sy_redis_up(r)) return -1;
+    pend *p = pend_new(r, cb, ud);
+    if (!p) return -1;
+    if (send_argv(r, p, argc, argv, argvlen) != 0) {
+        pend_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+int sy_redis_command(sy_redis *r, sy_redis_cb cb, void *ud, const char *fmt, ...)
+{
+    if (!sy_redis_up(r)) return -1;
+    pend *p = pend_new(r, cb, ud);
+    if (!p) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(r->ac, on_reply, p, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        pend_free(p);
+        return -1;
+    }
+    atomic_fetch_add(&r->stats->commands, 1);
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    evtimer_add(p->timer, &tv);
+    return 0;
+}
+
+int sy_redis_script(sy_redis *r, const char *script, int nkeys, const char **keys, int nargs,
+                    const char **args, sy_redis_cb cb, void *ud)
+{
+    if (!sy_redis_up(r)) return -1;
+    pend *p = pend_new(r, cb, ud);
+    if (!p) return -1;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    char sha[2 * SHA_DIGEST_LENGTH + 1], nk[16];
+    SHA1((const unsigned char *)script, strlen(script), md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    int n = 3 + nkeys + nargs;
+    p->argc = n;
+    p->argv = calloc((size_t)n, sizeof *p->argv);
+    p->argvlen = calloc((size_t)n, sizeof *p->argvlen);
+    p->script = strdup(script);
+    if (!p->argv || !p->argvlen || !p->script) {
+        pend_free(p);
+        return -1;
+    }
+    const char *src[3] = {"EVALSHA", sha, nk};
+    for (int i = 0; i < n; i++) {
+        const char *s = i < 3 ? src[i] : i < 3 + nkeys ? keys[i - 3] : args[i - 3 - nkeys];
+        p->argv[i] = strdup(s);
+        if (!p->argv[i]) {
+            pend_free(p);
+            return -1;
+        }
+        p->argvlen[i] = strlen(s);
+    }
+    if (send_argv(r, p, n, (const char **)p->argv, p->argvlen) != 0) {
+        pend_free(p);
+        return -1;
+    }
+    return 0;
+}
