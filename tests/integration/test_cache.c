@@ -555,22 +555,16 @@ TEST(metrics_count_hits_misses_and_stores)
     CHECK(metric("switchyard_decision_cache_stores_total") >= 3);
 }
 
-/* Tenants never see each other's answers. Needs client keys (key {} declarations, filled
- * into c->tenant by the keys work on main), which this branch does not have yet.
- * LEAD: once keys are merged, set CACHE_TENANT_TEST to 1 and check the key{} syntax below
- * against the merged config reference. The key derivation itself is tested without keys in
- * tests/c/test_cache.c (key_keeps_tenants_routes_and_decisions_apart,
- * store_hits_and_isolates_tenant_keys). */
-#define CACHE_TENANT_TEST 0
-#if CACHE_TENANT_TEST
+/* Tenants never see each other's answers: the tenant is the client key's team (a key
+ * without a team is its own tenant), and it is part of every cache key. */
 static const char *TENANT_CFG =
     "server { workers = 1 }\n"
     "provider { id = \"m\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\" }\n"
     "model { id = \"echo\", provider = \"m\", upstream = \"mock?echo=1\" }\n"
-    "team { id = \"t1\" }\nteam { id = \"t2\" }\n"
     "key { id = \"alice\", key_env = \"SY_IT_KEY_A\", team = \"t1\" }\n"
     "key { id = \"alice2\", key_env = \"SY_IT_KEY_A2\", team = \"t1\" }\n"
     "key { id = \"bob\", key_env = \"SY_IT_KEY_B\", team = \"t2\" }\n"
+    "key { id = \"carol\", key_env = \"SY_IT_KEY_C\" }\n"
     "route { name = \"cached\", policy = \"chain.lua\", default = \"echo\","
     " options = { chain = { \"echo\" } }, cache = true }\n";
 
@@ -581,6 +575,7 @@ static void tenants_never_see_each_others_answers(void)
     setenv("SY_IT_KEY_A", "sk-alice", 1);
     setenv("SY_IT_KEY_A2", "sk-alice-2", 1);
     setenv("SY_IT_KEY_B", "sk-bob", 1);
+    setenv("SY_IT_KEY_C", "sk-carol", 1);
     CHECK(sy_it_env_start(&e, g_bin_path, g_mock_path, TENANT_CFG, FILES) == 0);
     const char *ha[] = {"Authorization: Bearer sk-alice", NULL};
     const char *ha2[] = {"Authorization: Bearer sk-alice-2", NULL};
@@ -598,10 +593,19 @@ static void tenants_never_see_each_others_answers(void)
     CHECK(sy_http_post(&r, url, body, ha2) == 0); /* the same team, another key: shared */
     CHECK_STR(sy_resp_header(&r, "x-switchyard-cache"), "hit");
     sy_resp_free(&r);
-    CHECK(sy_mock_stat(&e.mock, "requests") == 2);
+    const char *hc[] = {"Authorization: Bearer sk-carol", NULL};
+    CHECK(sy_http_post(&r, url, body, hc) == 0); /* no team: a tenant of its own */
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-cache"), "miss");
+    sy_resp_free(&r);
+    CHECK(sy_http_post(&r, url, body, hb) == 0);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-cache"), "hit");
+    cJSON *j = sy_resp_json(&r);
+    CHECK_CONTAINS(sy_json_str(j, "choices.0.message.content"), "\"t\"");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+    CHECK(sy_mock_stat(&e.mock, "requests") == 3);
     CHECK(sy_it_env_stop(&e, NULL) == 0);
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -643,9 +647,7 @@ int main(int argc, char **argv)
     }
     /* nor in the gateway's own log */
     CHECK(!log || strstr(log, "first question") == NULL);
-#if CACHE_TENANT_TEST
     RUN_SEL(tenants_never_see_each_others_answers);
-#endif
     free(reqlog);
     free(log);
     curl_global_cleanup();
