@@ -292,6 +292,51 @@ int sy_cache_put(sy_cache *c, unsigned gen, const unsigned char key[SY_CACHE_KEY
     return rc;
 }
 
+void sy_cache_count(sy_cache *c, int what)
+{
+    _Atomic uint64_t *n = what == SY_CACHE_HIT ? &c->hits : what == SY_CACHE_MISS ? &c->misses : &c->stores;
+    atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
+}
+
+void sy_cache_redis_key(const unsigned char key[SY_CACHE_KEY_LEN], char out[SY_CACHE_RKEY_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "sy:rc:", 6);
+    for (int i = 0; i < SY_CACHE_KEY_LEN; i++) {
+        out[6 + 2 * i] = hex[key[i] >> 4];
+        out[7 + 2 * i] = hex[key[i] & 15];
+    }
+    out[6 + 2 * SY_CACHE_KEY_LEN] = '\0';
+}
+
+void sy_cache_encode(const char *model, const char *body, size_t len, int64_t wall_ms, sy_buf *out)
+{
+    sy_buf_printf(out, "sy1\n%lld\n%s\n", (long long)wall_ms, model);
+    sy_buf_append(out, body, len);
+}
+
+int sy_cache_decode(const char *v, size_t n, int64_t now_wall_ms, sy_cache_hit *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *end = v + n, *p = v, *nl;
+    if (n < 4 || memcmp(v, "sy1\n", 4) != 0) return -1;
+    p += 4;
+    if (!(nl = memchr(p, '\n', (size_t)(end - p)))) return -1;
+    int64_t stored = strtoll(p, NULL, 10);
+    p = nl + 1;
+    if (!(nl = memchr(p, '\n', (size_t)(end - p))) || (size_t)(nl - p) >= sizeof out->model)
+        return -1;
+    memcpy(out->model, p, (size_t)(nl - p));
+    out->model[nl - p] = '\0';
+    p = nl + 1;
+    out->len = (size_t)(end - p);
+    if (!(out->body = malloc(out->len + 1))) return -1;
+    memcpy(out->body, p, out->len);
+    out->body[out->len] = '\0';
+    out->age_ms = stored > 0 && now_wall_ms > stored ? now_wall_ms - stored : 0;
+    return 0;
+}
+
 void sy_cache_count_bypass(sy_cache *c)
 {
     atomic_fetch_add_explicit(&c->bypass, 1, memory_order_relaxed);
@@ -483,7 +528,11 @@ int sy_cache_request_key(const char *body, size_t len, const char *tenant, const
     int ok = x && EVP_DigestInit_ex(x, EVP_sha256(), NULL) && h_bytes(x, 'V', "sy-rc-1") &&
              h_bytes(x, 'T', tenant ? tenant : "") && h_bytes(x, 'R', route) &&
              h_tag(x, 'K', dec ? (uint64_t)dec->kind : 0);
-    for (int i = 0; ok && dec && i < dec->n; i++) ok = h_bytes(x, 'M', dec->models[i]->id);
+    for (int i = 0; ok && dec && i < dec->n; i++) {
+        const sy_model *m = dec->models[i];
+        ok = h_bytes(x, 'M', m->id) && h_bytes(x, 'U', m->upstream ? m->upstream : "") &&
+             h_bytes(x, 'P', m->provider && m->provider->base_url ? m->provider->base_url : "");
+    }
     ok = ok && h_value(x, root, 1);
     unsigned n = 0;
     ok = ok && EVP_DigestFinal_ex(x, key, &n) && n == SY_CACHE_KEY_LEN;

@@ -57,6 +57,19 @@ int sy_cache_put(sy_cache *c, unsigned gen, const unsigned char key[SY_CACHE_KEY
 /* A request that skipped the cache (stream without replay, Cache-Control: no-cache). */
 void sy_cache_count_bypass(sy_cache *c);
 
+/* ---- the Redis backend (route.cache.backend = "redis"): the gateway sends the commands */
+#define SY_CACHE_RKEY_LEN (6 + 2 * SY_CACHE_KEY_LEN + 1)
+/* "sy:rc:<the key in hex>" */
+void sy_cache_redis_key(const unsigned char key[SY_CACHE_KEY_LEN], char out[SY_CACHE_RKEY_LEN]);
+/* A stored value: "sy1\n<wall-clock ms when stored>\n<model>\n<body>". */
+void sy_cache_encode(const char *model, const char *body, size_t len, int64_t wall_ms,
+                     sy_buf *out);
+/* The answer in a stored value; 0, or -1 when it is not one (out->body stays NULL). */
+int sy_cache_decode(const char *v, size_t n, int64_t now_wall_ms, sy_cache_hit *out);
+enum { SY_CACHE_HIT = 0, SY_CACHE_MISS = 1, SY_CACHE_STORE = 2 };
+/* Counts a lookup or a store made outside this file (the Redis backend). */
+void sy_cache_count(sy_cache *c, int what);
+
 /* Prometheus lines of both caches. */
 void sy_cache_metrics(sy_cache *c, sy_buf *out);
 

@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <openssl/sha.h>
 
+#include <hiredis/hiredis.h>
+
 #include "core/sy_json.h"
 #include "engine/sy_limits.h"
 #include "engine/sy_messages.h"
@@ -168,9 +170,14 @@ typedef struct sy_call {
     int rc_store;                /* the answer is stored once it is complete and accepted */
     unsigned char rc_key[SY_CACHE_KEY_LEN];
     cJSON *rc_chunks;            /* stream: the chunks sent so far, stored at its clean end */
+    struct rc_wait *rc_wait;     /* a Redis lookup in flight, which must not outlive the call */
 } sy_call;
 
 enum { RC_NONE = 0, RC_HIT = 1, RC_MISS = 2, RC_BYPASS = 3 };
+/* A Redis lookup in flight: c is cleared when the call ends first (client gone, deadline). */
+typedef struct rc_wait {
+    sy_call *c;
+} rc_wait;
 static const char *const RC_NAMES[] = {"", "hit", "miss", "bypass"};
 static void cache_store(sy_call *c, const sy_model *m, const char *json, size_t len);
 
@@ -205,6 +212,7 @@ static void call_free(sy_call *c)
     if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
     sy_enforce_release(&c->enf, c->w->schemas);
     cJSON_Delete(c->rc_chunks);
+    if (c->rc_wait) c->rc_wait->c = NULL; /* its answer finds no call and is dropped */
     free(c->skipped);
     free(c);
 }
@@ -2036,11 +2044,32 @@ static int cache_control_has(sy_http_req *req, const char *directive)
 
 /* A complete answer that went out: kept, when the request may be stored and the answer
  * passed its checks (an answer let through marked schema-invalid is not). */
+/* SET's answer: counted as a store when Redis took it. */
+static void on_rc_set(struct redisReply *reply, void *ud)
+{
+    if (reply && reply->type == REDIS_REPLY_STATUS) sy_cache_count(ud, SY_CACHE_STORE);
+}
+
 static void cache_store(sy_call *c, const sy_model *m, const char *json, size_t len)
 {
     if (!c->rc_store || !m || strncmp(c->schema_hdr, "invalid", 7) == 0) return;
     c->rc_store = 0;
     const sy_route *r = c->route;
+    if (r->cache.redis) { /* sent and forgotten: a Redis that is down only costs the entry */
+        char key[SY_CACHE_RKEY_LEN];
+        sy_buf v;
+        sy_buf_init(&v);
+        sy_cache_redis_key(c->rc_key, key);
+        sy_cache_encode(m->id, json, len, sy_wall_ms(), &v);
+        if (r->cache.ttl_s > 0)
+            sy_redis_command(c->w->redis, on_rc_set, c->w->eng->cache, "SET %s %b PX %lld", key,
+                             v.data, v.len, (long long)r->cache.ttl_s * 1000);
+        else
+            sy_redis_command(c->w->redis, on_rc_set, c->w->eng->cache, "SET %s %b", key, v.data,
+                             v.len);
+        sy_buf_free(&v);
+        return;
+    }
     sy_cache_put(c->w->eng->cache, c->gen, c->rc_key, r->name, r->cache.max_bytes,
                  (int64_t)r->cache.ttl_s * 1000, m->id, json, len);
 }
@@ -2072,6 +2101,38 @@ static int serve_cached(sy_call *c, const sy_model *m, const sy_cache_hit *hit)
     return 0;
 }
 
+static void cache_missed(sy_call *c)
+{
+    c->rc_state = RC_MISS;
+    sy_http_add_header(c->req, "x-switchyard-cache", "miss");
+}
+
+/* GET's answer: the stored answer goes out, or (a miss, an error, Redis down or too slow)
+ * the request goes on to the upstreams. */
+static void on_rc_get(struct redisReply *reply, void *ud)
+{
+    rc_wait *wt = ud;
+    sy_call *c = wt->c;
+    free(wt);
+    if (!c) return;
+    c->rc_wait = NULL;
+    sy_cache *cache = c->w->eng->cache;
+    sy_cache_hit hit = {0};
+    const sy_model *m;
+    if (reply && reply->type == REDIS_REPLY_STRING &&
+        sy_cache_decode(reply->str, reply->len, sy_wall_ms(), &hit) == 0 &&
+        (m = sy_config_model(c->cfg, hit.model)) && serve_cached(c, m, &hit) == 0) {
+        sy_cache_count(cache, SY_CACHE_HIT);
+        free(hit.body);
+        call_free(c);
+        return;
+    }
+    free(hit.body);
+    sy_cache_count(cache, SY_CACHE_MISS);
+    cache_missed(c);
+    start_next(c);
+}
+
 /* The request against its route's response cache, once it is decided and checked. 1 when a
  * stored answer was sent (the call is freed), 0 to go on to the upstreams. Streams bypass the
  * cache unless the route replays; Cache-Control: no-cache skips the lookup, no-store the
@@ -2091,6 +2152,20 @@ static int cache_lookup(sy_call *c)
         sy_http_add_header(c->req, "x-switchyard-cache", "bypass");
         return 0;
     }
+    if (r->cache.redis) { /* 1: the answer of GET carries the request on */
+        rc_wait *wt = calloc(1, sizeof *wt);
+        char key[SY_CACHE_RKEY_LEN];
+        sy_cache_redis_key(c->rc_key, key);
+        if (wt && sy_redis_command(c->w->redis, on_rc_get, wt, "GET %s", key) == 0) {
+            wt->c = c;
+            c->rc_wait = wt;
+            return 1;
+        }
+        free(wt); /* Redis is down: a miss, and the store will not happen either */
+        sy_cache_count(cache, SY_CACHE_MISS);
+        cache_missed(c);
+        return 0;
+    }
     sy_cache_hit hit;
     const sy_model *m;
     if (sy_cache_get(cache, c->gen, c->rc_key, &hit) && (m = sy_config_model(c->cfg, hit.model)) &&
@@ -2100,8 +2175,7 @@ static int cache_lookup(sy_call *c)
         return 1;
     }
     free(hit.body);
-    c->rc_state = RC_MISS;
-    sy_http_add_header(c->req, "x-switchyard-cache", "miss");
+    cache_missed(c);
     return 0;
 }
 

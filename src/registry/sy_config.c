@@ -767,7 +767,12 @@ static void load_route_caches(loader *ld, decl *d, sy_route *r)
         char *backend = NULL;
         if (read_string(ld, &sub, "backend", &backend) == 1 && strcmp(backend, "memory") != 0) {
             keyname(k, sizeof k, &sub, "backend");
-            problem(ld, NULL, d->line, k, "unknown backend \"%s\" (known: memory)", backend);
+            if (strcmp(backend, "redis") != 0)
+                problem(ld, NULL, d->line, k, "unknown backend \"%s\" (known: memory, redis)", backend);
+            else if (!ld->cfg->redis_url)
+                problem(ld, NULL, d->line, k, "\"redis\" needs server.redis (a redis:// URL)");
+            else
+                r->cache.redis = 1;
         }
         free(backend);
         lua_pop(ld->L, 1);

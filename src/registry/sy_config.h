@@ -126,6 +126,7 @@ typedef struct sy_route_cache {
     int ttl_s;               /* default 300; 0 = until evicted or reloaded */
     size_t max_bytes;        /* the route's share of memory, default 64 MiB */
     int stream_replay;       /* stream = "replay": streams are served from and stored in it */
+    int redis;               /* backend = "redis": kept in server.redis, shared by instances */
 } sy_route_cache;
 
 typedef struct sy_route {

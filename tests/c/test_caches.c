@@ -288,6 +288,31 @@ TEST(replay_and_assemble_round_trip)
     CHECK(sy_cache_replay_chunks("[1]", 3, 0) == NULL);
 }
 
+TEST(redis_values_round_trip)
+{
+    unsigned char k[32];
+    for (int i = 0; i < 32; i++) k[i] = (unsigned char)(i * 9);
+    char rk[SY_CACHE_RKEY_LEN];
+    sy_cache_redis_key(k, rk);
+    CHECK(strlen(rk) == 6 + 64);
+    CHECK(strncmp(rk, "sy:rc:0009121b", 14) == 0);
+    sy_buf v;
+    sy_buf_init(&v);
+    const char body[] = "{\"a\":\"line\nbreak\"}";
+    sy_cache_encode("small", body, sizeof body - 1, 1000, &v);
+    sy_cache_hit h;
+    CHECK(sy_cache_decode(v.data, v.len, 4500, &h) == 0);
+    CHECK_STR(h.model, "small");
+    CHECK_STR(h.body, body);
+    CHECK(h.len == sizeof body - 1);
+    CHECK(h.age_ms == 3500);
+    free(h.body);
+    CHECK(sy_cache_decode("sy2\n1\nm\n{}", 11, 0, &h) == -1);
+    CHECK(sy_cache_decode("sy1\n1\nno-body-line", 19, 0, &h) == -1);
+    CHECK(h.body == NULL);
+    sy_buf_free(&v);
+}
+
 /* ---- config */
 
 static char g_dir[256];
@@ -346,11 +371,13 @@ TEST(config_keys)
     CHECK_CONTAINS(diag.data, "c.lua:3: route[r].cache.stream: must be \"replay\" or false");
     CHECK_CONTAINS(diag.data, "c.lua:3: route[r].cache.ttl_s:");
     CHECK_CONTAINS(diag.data, "c.lua:3: route[r].cache.max_bytes: must be a size of at least 1024 bytes");
-    CHECK_CONTAINS(diag.data, "c.lua:3: route[r].cache.backend: unknown backend \"disk\" (known: memory)");
+    CHECK_CONTAINS(diag.data, "c.lua:3: route[r].cache.backend: unknown backend \"disk\" (known: memory, redis)");
     CHECK_CONTAINS(diag.data, "c.lua:3: route[r].decision_cache.max:");
     CHECK_CONTAINS(diag.data, "c.lua:3: route[r].decision_cache.ttl: unknown key");
     CHECK(load("cache = 'yes'", &diag, &cfg) == SY_ECONFIG);
     CHECK_CONTAINS(diag.data, "c.lua:3: route[r].cache: must be true, false or a table");
+    CHECK(load("cache = { backend = 'redis' }", &diag, &cfg) == SY_ECONFIG);
+    CHECK_CONTAINS(diag.data, "c.lua:3: route[r].cache.backend: \"redis\" needs server.redis (a redis:// URL)");
     CHECK(load("decision_cache = true", &diag, &cfg) == SY_ECONFIG);
     CHECK_CONTAINS(diag.data, "c.lua:3: route[r].decision_cache: must be a table");
     sy_buf_free(&diag);
@@ -370,6 +397,7 @@ int main(void)
     RUN(store_belongs_to_one_generation);
     RUN(decision_store);
     RUN(replay_and_assemble_round_trip);
+    RUN(redis_values_round_trip);
     RUN(config_keys);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);

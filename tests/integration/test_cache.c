@@ -3,16 +3,21 @@
  * hit, normalisation, misses on changed parameters, TTL, LRU eviction, streams (bypass and
  * replay), nothing stored from errors or schema-invalid answers, Cache-Control, the Anthropic
  * dialect, reloads, metrics, the routing log; and a policy whose decisions are reused by its
- * cache_key. Usage: test_cache SWITCHYARD MOCK */
+ * cache_key; tenants kept apart by their keys; the Redis backend shared by two gateways, and
+ * Redis going away. Usage: test_cache SWITCHYARD MOCK [REDIS-SERVER] */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sy_itest.h"
 #include "sy_test.h"
 
 static sy_it_env g_env;
-static const char *g_bin_path, *g_mock_path;
+static const char *g_bin_path, *g_mock_path, *g_redis_bin;
 
 static const char *CFG =
     "server { workers = 1, admin_token = \"adm1n\", request_log = \"requests.jsonl\" }\n"
@@ -97,12 +102,13 @@ static char *body_of(const char *route, const char *msg, const char *extra)
     return b;
 }
 
-/* One metric's value from GET /metrics (the whole line "name value"), -1 when absent. */
-static double metric(const char *name)
+/* One metric's value from GET /metrics of the gateway at base (the whole line "name value"),
+ * -1 when absent. */
+static double metric_of(const char *base, const char *name)
 {
     sy_resp r;
     char url[200];
-    snprintf(url, sizeof url, "%s/metrics", g_env.gw.base);
+    snprintf(url, sizeof url, "%s/metrics", base);
     double v = -1;
     if (sy_http_get(&r, url) == 0) {
         size_t n = strlen(name);
@@ -114,6 +120,11 @@ static double metric(const char *name)
     }
     sy_resp_free(&r);
     return v;
+}
+
+static double metric(const char *name)
+{
+    return metric_of(g_env.gw.base, name);
 }
 
 static void reload(void)
@@ -607,9 +618,146 @@ static void tenants_never_see_each_others_answers(void)
     CHECK(sy_it_env_stop(&e, NULL) == 0);
 }
 
+/* ---- the Redis backend --------------------------------------------------------------- */
+
+static sy_proc g_redis;
+
+static int redis_start(int port)
+{
+    char portarg[16];
+    snprintf(portarg, sizeof portarg, "%d", port);
+    char *argv[] = {(char *)g_redis_bin, "--port", portarg, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--protected-mode", "no", NULL};
+    memset(&g_redis, 0, sizeof g_redis);
+    if (sy_proc_spawn(&g_redis, argv, NULL, 0, "/dev/null") != 0) return -1;
+    for (int i = 0; i < 100; i++) { /* until it accepts connections */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok) return 0;
+        sy_it_sleep_ms(50);
+    }
+    return -1;
+}
+
+static const char *REDIS_CFG =
+    "server { workers = 1, redis = \"redis://127.0.0.1:%d/5\", redis_timeout_ms = 200 }\n"
+    "provider { id = \"m\", kind = \"openai\", base_url = \"http://127.0.0.1:%d/v1\" }\n"
+    "model { id = \"echo\", provider = \"m\", upstream = \"mock?echo=1\","
+    " capabilities = { \"stream\" } }\n"
+    "route { name = \"shared\", policy = \"chain.lua\", default = \"echo\","
+    " options = { chain = { \"echo\" } }, cache = { backend = \"redis\", stream = \"replay\" } }\n"
+    "route { name = \"brief\", policy = \"chain.lua\", default = \"echo\","
+    " options = { chain = { \"echo\" } }, cache = { backend = \"redis\", ttl_s = 1 } }\n";
+
+static int redis_gw(sy_gw *g, const char *dir, const char *name, int redis_port)
+{
+    char cfg[2048], path[700], log[700];
+    snprintf(cfg, sizeof cfg, REDIS_CFG, redis_port, g_env.mock.port);
+    sy_it_write_file(dir, name, cfg, path, sizeof path);
+    snprintf(log, sizeof log, "%s/%s.log", dir, name);
+    if (sy_gw_start(g, g_bin_path, path, 1, NULL, log) != 0) return -1;
+    for (int i = 0; i < 50 && metric_of(g->base, "switchyard_redis_up") < 1; i++) sy_it_sleep_ms(100);
+    return 0;
+}
+
+static void gw_post(sy_resp *r, const sy_gw *g, const char *body)
+{
+    char url[200];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", g->base);
+    CHECK(sy_http_post(r, url, body, NULL) == 0);
+}
+
+/* A's stores are sent after its answer: wait until Redis has taken n of them. */
+static void wait_stores(const sy_gw *g, double n)
+{
+    for (int i = 0; i < 50 && metric_of(g->base, "switchyard_cache_stores_total") < n; i++)
+        sy_it_sleep_ms(20);
+    CHECK(metric_of(g->base, "switchyard_cache_stores_total") >= n);
+}
+
+TEST(two_gateways_share_answers_through_redis_and_miss_without_it)
+{
+    char dir[512];
+    sy_gw a = {0}, b = {0};
+    sy_resp r, h;
+    sy_sse sse = {0};
+    int port = sy_it_free_port();
+    CHECK(sy_it_tmpdir(dir, sizeof dir) == 0);
+    sy_it_write_file(dir, "chain.lua", SY_IT_CHAIN_POLICY, NULL, 0);
+    CHECK(redis_start(port) == 0);
+    CHECK(redis_gw(&a, dir, "a.lua", port) == 0);
+    CHECK(redis_gw(&b, dir, "b.lua", port) == 0);
+    CHECK(metric_of(a.base, "switchyard_redis_up") == 1);
+    long n0 = upstream();
+    char *body = body_of("shared", "across instances", NULL);
+    gw_post(&r, &a, body);
+    CHECK(r.status == 200);
+    CHECK_STR(cache_hdr(&r), "miss");
+    wait_stores(&a, 1);
+    gw_post(&h, &b, body); /* the other instance */
+    CHECK(h.status == 200);
+    CHECK_STR(cache_hdr(&h), "hit");
+    CHECK_STR(h.body, r.body);
+    CHECK(sy_resp_header(&h, "age") != NULL);
+    CHECK(upstream() == n0 + 1);
+    sy_resp_free(&h);
+    /* replayed as a stream from Redis */
+    char *sbody = body_of("shared", "across instances", "\"stream\":true");
+    gw_post(&h, &a, sbody);
+    CHECK_STR(cache_hdr(&h), "hit");
+    CHECK(sy_sse_parse(&h, &sse) == 0 && sse.done_last);
+    char *content = sy_sse_content(&sse);
+    cJSON *j = sy_resp_json(&r);
+    CHECK_STR(content, sy_json_str(j, "choices.0.message.content"));
+    cJSON_Delete(j);
+    free(content);
+    sy_sse_free(&sse);
+    sy_resp_free(&h);
+    sy_resp_free(&r);
+    CHECK(upstream() == n0 + 1);
+    CHECK(metric_of(b.base, "switchyard_cache_requests_total{result=\"hit\"}") == 1);
+    /* ttl_s is Redis' own expiry */
+    char *brief = body_of("brief", "expires", NULL);
+    gw_post(&r, &a, brief);
+    CHECK_STR(cache_hdr(&r), "miss");
+    sy_resp_free(&r);
+    wait_stores(&a, 2);
+    gw_post(&r, &b, brief);
+    CHECK_STR(cache_hdr(&r), "hit");
+    sy_resp_free(&r);
+    sy_it_sleep_ms(1150);
+    gw_post(&r, &b, brief);
+    CHECK_STR(cache_hdr(&r), "miss");
+    sy_resp_free(&r);
+    CHECK(upstream() == n0 + 3);
+    /* Redis goes away: every request is a miss, answered, never an error */
+    sy_proc_stop(&g_redis, 2000);
+    for (int i = 0; i < 3; i++) {
+        gw_post(&r, i % 2 ? &a : &b, body);
+        CHECK(r.status == 200);
+        CHECK_STR(cache_hdr(&r), "miss");
+        sy_resp_free(&r);
+    }
+    CHECK(upstream() == n0 + 6);
+    free(body), free(sbody), free(brief);
+    sy_gw_stop(&a);
+    sy_gw_stop(&b);
+    char *log = NULL, path[700];
+    snprintf(path, sizeof path, "%s/a.lua.log", dir);
+    log = sy_it_read_file(path, NULL);
+    CHECK(!sy_it_sanitizer_report(log));
+    CHECK(!log || strstr(log, "across instances") == NULL);
+    free(log);
+    sy_it_rmtree(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (sy_it_args(argc, argv, &g_bin_path, &g_mock_path) != 0) return 2;
+    g_redis_bin = argc > 3 ? argv[3] : "/usr/bin/redis-server";
     if (sy_it_env_start(&g_env, g_bin_path, g_mock_path, CFG, FILES) != 0) return 1;
     RUN_SEL(a_miss_then_a_hit_with_the_same_answer);
     RUN_SEL(key_order_whitespace_and_ignored_fields_still_hit);
@@ -625,6 +773,10 @@ int main(int argc, char **argv)
     RUN_SEL(a_reload_empties_the_cache);
     RUN_SEL(the_decision_cache_skips_the_policy_for_a_known_key);
     RUN_SEL(metrics_count_hits_misses_and_stores);
+    if (access(g_redis_bin, X_OK) == 0)
+        RUN_SEL(two_gateways_share_answers_through_redis_and_miss_without_it);
+    else
+        CHECK(!"redis-server not found: run make test-deps (Debian package redis-server)");
     /* the routing log, once the gateway stopped (and flushed it); the files go at the end */
     const char *keep = getenv("SY_ITEST_KEEP");
     setenv("SY_ITEST_KEEP", "1", 1);
