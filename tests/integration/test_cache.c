@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,6 +60,8 @@ static const char *CFG =
     "return {\n" \
     "  cache_key = function(req, ctx)\n" \
     "    if req.meta.task == 'boom' then error('no key today') end\n" \
+    "    if req.meta.task == 'table' then return {} end\n" \
+    "    if req.meta.task == 'long' then return string.rep('x', 600) end\n" \
     "    return req.meta.task\n" \
     "  end,\n" \
     "  route = function(req)\n" \
@@ -525,6 +528,13 @@ TEST(the_decision_cache_skips_the_policy_for_a_known_key)
     CHECK_STR(reason, "call 6");
     route_reason("dc", "boom", reason, sizeof reason, &cached); /* cache_key() fails: decided */
     CHECK_STR(reason, "call 7");
+    for (int i = 0; i < 2; i++) { /* keys that are not strings or too long: decided, twice */
+        route_reason("dc", "table", reason, sizeof reason, &cached);
+        CHECK(!cached);
+        route_reason("dc", "long", reason, sizeof reason, &cached);
+        CHECK(!cached);
+    }
+    CHECK_STR(reason, "call 11");
     route_reason("dc_off", "a", reason, sizeof reason, &cached); /* route without the cache */
     CHECK_STR(reason, "call 1");
     route_reason("dc_off", "a", reason, sizeof reason, &cached);
@@ -733,6 +743,24 @@ TEST(two_gateways_share_answers_through_redis_and_miss_without_it)
     CHECK_STR(cache_hdr(&r), "miss");
     sy_resp_free(&r);
     CHECK(upstream() == n0 + 3);
+    /* Redis hangs: a request whose deadline passes first gets its 504 (the late GET answer
+     * finds no call), and one without waits at most about redis_timeout_ms, then misses */
+    kill(g_redis.pid, SIGSTOP);
+    const char *tmo[] = {"x-switchyard-timeout-ms: 50", NULL};
+    char url[200];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", a.base);
+    CHECK(sy_http_post(&r, url, body, tmo) == 0);
+    CHECK(r.status == 504);
+    CHECK_CONTAINS(r.body, "deadline_exceeded");
+    sy_resp_free(&r);
+    gw_post(&r, &a, body);
+    CHECK(r.status == 200);
+    CHECK_STR(cache_hdr(&r), "miss");
+    CHECK(r.t_total_ms < 1500); /* bounded by redis_timeout_ms, not by the hung Redis */
+    sy_resp_free(&r);
+    kill(g_redis.pid, SIGCONT);
+    CHECK(upstream() == n0 + 4);
+    n0++;
     /* Redis goes away: every request is a miss, answered, never an error */
     sy_proc_stop(&g_redis, 2000);
     for (int i = 0; i < 3; i++) {
@@ -745,12 +773,14 @@ TEST(two_gateways_share_answers_through_redis_and_miss_without_it)
     free(body), free(sbody), free(brief);
     sy_gw_stop(&a);
     sy_gw_stop(&b);
-    char *log = NULL, path[700];
-    snprintf(path, sizeof path, "%s/a.lua.log", dir);
-    log = sy_it_read_file(path, NULL);
-    CHECK(!sy_it_sanitizer_report(log));
-    CHECK(!log || strstr(log, "across instances") == NULL);
-    free(log);
+    for (int i = 0; i < 2; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s.lua.log", dir, i ? "b" : "a");
+        char *log = sy_it_read_file(path, NULL);
+        CHECK(!sy_it_sanitizer_report(log));
+        CHECK(!log || strstr(log, "across instances") == NULL);
+        free(log);
+    }
     sy_it_rmtree(dir);
 }
 
