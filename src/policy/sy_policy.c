@@ -320,6 +320,15 @@ static int load_policy(sy_policy_vm *vm, int idx, int shadow, sy_buf *diag)
         lua_pop(L, 1);
         return SY_ECONFIG;
     }
+    lua_getfield(L, -1, "cache_key"); /* policy cache_key */
+    int bad_key = !lua_isnil(L, -1) && !lua_isfunction(L, -1);
+    lua_pop(L, 1);
+    if (bad_key) {
+        sy_buf_printf(diag, "%s:1: %s: the policy's cache_key must be a function (req, ctx, conf)\n",
+                      path, key);
+        lua_pop(L, 1);
+        return SY_ECONFIG;
+    }
     if (!shadow && r->options_json && apply_options(vm, r, diag) != SY_OK) {
         lua_pop(L, 1);
         return SY_ECONFIG;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "engine/sy_cache.h"
+#include "policy/sy_policy.h"
 #include "registry/sy_config.h"
 #include "sy_test.h"
 
@@ -317,12 +318,14 @@ TEST(redis_values_round_trip)
 
 static char g_dir[256];
 
+static const char *g_policy = "return { route = function() return 'm' end }\n";
+
 static int load(const char *route_extra, sy_buf *diag, sy_config **out)
 {
     char path[512], text[2048];
     snprintf(path, sizeof path, "%s/p.lua", g_dir);
     FILE *f = fopen(path, "w");
-    fputs("return { route = function() return 'm' end }\n", f);
+    fputs(g_policy, f);
     fclose(f);
     snprintf(text, sizeof text,
              "provider { id = 's', kind = 'sim' }\n"
@@ -383,6 +386,30 @@ TEST(config_keys)
     sy_buf_free(&diag);
 }
 
+TEST(a_policy_cache_key_must_be_a_function)
+{
+    sy_buf diag;
+    sy_buf_init(&diag);
+    sy_config *cfg = NULL;
+    sy_policy_vm *vm = NULL;
+    g_policy = "return { cache_key = 'task', route = function() return 'm' end }\n";
+    CHECK(load("decision_cache = {}", &diag, &cfg) == SY_OK);
+    sy_buf_reset(&diag);
+    CHECK(cfg && sy_policy_vm_new(&vm, cfg, &diag) == SY_ECONFIG);
+    CHECK_CONTAINS(diag.data, "p.lua:1: route[r].policy: the policy's cache_key must be a function");
+    sy_policy_vm_free(vm);
+    sy_config_unref(cfg);
+    g_policy = "return { cache_key = function(req) return req.meta.t end,\n"
+               "         route = function() return 'm' end }\n";
+    cfg = NULL;
+    vm = NULL;
+    CHECK(load("decision_cache = {}", &diag, &cfg) == SY_OK);
+    CHECK(cfg && sy_policy_vm_new(&vm, cfg, &diag) == SY_OK);
+    sy_policy_vm_free(vm);
+    sy_config_unref(cfg);
+    sy_buf_free(&diag);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-cache-XXXXXX");
@@ -399,6 +426,7 @@ int main(void)
     RUN(replay_and_assemble_round_trip);
     RUN(redis_values_round_trip);
     RUN(config_keys);
+    RUN(a_policy_cache_key_must_be_a_function);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) return 1;
