@@ -24,7 +24,7 @@ TEST_DEPS := prometheus nodejs:node npm:npm redis-server
 # npm packages for `make test`, each directory installed with `npm ci` from its lock file.
 TEST_NPM := tests/clients
 # Extra tools for `make bench` (never libnginx-mod-http-lua: it removes libluajit-5.1-dev).
-BENCH_DEPS := nginx wrk
+BENCH_DEPS := nginx wrk redis-server
 
 .PHONY: all deps test-deps bench-deps build run test bench clean
 

@@ -186,11 +186,17 @@ static void count_request(sy_call *c);
 static void slot_cancel(sy_slot *s);
 
 static void settle_limits(sy_call *c);
+static void call_usage(const sy_call *c, double *tokens, double *usd);
 
 static void call_free(sy_call *c)
 {
     if (!c) return;
     settle_limits(c);
+    if (c->key && c->status) {
+        double tok, usd;
+        call_usage(c, &tok, &usd);
+        sy_limits_account(c->w->eng->limiter, c->key, (long)tok, usd);
+    }
     count_request(c);
     for (int i = 0; i < 2; i++) {
         slot_cancel(&c->slot[i]);
@@ -1567,9 +1573,8 @@ static void on_client_abort(sy_http_req *req, void *ud)
     sy_call *c = ud;
     sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
     c->status = 499; /* nginx's "client closed request": counted and logged like any other */
-    if (c->lim_wait) { /* Redis has it: its answer ends the call */
+    if (c->lim_wait) { /* Redis has it: its answer ends the call (the body stays till then) */
         c->lim_gone = 1;
-        sy_http_req_discard(req);
         return;
     }
     slot_cancel(&c->slot[0]);
@@ -1883,6 +1888,15 @@ static void limit_refused(sy_call *c, const sy_lim_verdict *v)
 static void settle_limits(sy_call *c)
 {
     if (!c->lim.reserved) return;
+    double tok, usd;
+    call_usage(c, &tok, &usd);
+    sy_limits_settle(c->w->eng, c->w, &c->lim, (long)tok, usd);
+}
+
+/* What the call used: the usage billed, or for a stream cut short without usage its prompt
+ * and the text sent. */
+static void call_usage(const sy_call *c, double *tokens, double *usd_out)
+{
     double tok = 0;
     for (int i = 0; i < c->ntries; i++) tok += c->tries[i].tokens_in + c->tries[i].tokens_out;
     if (c->pend_in > 0 || c->pend_out > 0) tok += c->pend_in + c->pend_out;
@@ -1892,7 +1906,8 @@ static void settle_limits(sy_call *c)
         tok = (double)c->lim_prompt + out;
         usd = ((double)c->lim_prompt * c->answered->price_in + out * c->answered->price_out) / 1000.0;
     }
-    sy_limits_settle(c->w->eng, c->w, &c->lim, (long)tok, usd);
+    *tokens = tok;
+    *usd_out = usd;
 }
 
 static void proceed(sy_call *c);
@@ -1902,7 +1917,9 @@ static void on_admitted(void *ud, const sy_lim_verdict *v)
     sy_call *c = ud;
     c->lim_wait = 0;
     if (c->lim_gone) {
-        call_free(c);
+        sy_http_req *req = c->req;
+        call_free(c); /* reads the request (log line) before it goes */
+        sy_http_req_discard(req);
         return;
     }
     if (!v->ok) {
@@ -2428,6 +2445,38 @@ static void messages(sy_worker *w, sy_http_req *req)
 }
 
 /* GET /v1/models/{id}: one entry of the models list (a model or a route). */
+/* Whether a key may use the model or route named id (what /v1/models shows it). */
+static int key_may_use(const sy_key_cfg *k, const sy_config *cfg, const char *id)
+{
+    if (!k) return 1;
+    if (sy_config_model(cfg, id)) return k->models ? sy_key_allows_model(k, id) : !k->routes;
+    return sy_key_allows_route(k, id);
+}
+
+/* GET /v1/models: everything, or for a key with routes or models lists only what it may use. */
+static void models_list(sy_worker *w, sy_http_req *req)
+{
+    const sy_key_cfg *k = w->req_key;
+    if (!k || (!k->routes && !k->models)) {
+        sy_http_respond(req, 200, "application/json", w->models_json, w->models_len);
+        return;
+    }
+    cJSON *list = cJSON_ParseWithLength(w->models_json, w->models_len);
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(list, "data");
+    for (int i = cJSON_GetArraySize(data) - 1; i >= 0; i--) {
+        const char *mid = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, i), "id"));
+        if (!mid || !key_may_use(k, w->cfg, mid)) cJSON_DeleteItemFromArray(data, i);
+    }
+    char *out = list ? cJSON_PrintUnformatted(list) : NULL;
+    if (out)
+        sy_http_respond(req, 200, "application/json", out, strlen(out));
+    else
+        respond_error(req, 500, "out of memory", NULL, NULL);
+    free(out);
+    cJSON_Delete(list);
+}
+
 static void model_one(sy_worker *w, sy_http_req *req, const char *id)
 {
     cJSON *list = cJSON_ParseWithLength(w->models_json, w->models_len);
@@ -2435,7 +2484,7 @@ static void model_one(sy_worker *w, sy_http_req *req, const char *id)
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(list, "data"))
     {
         const char *mid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
-        if (mid && strcmp(mid, id) == 0) {
+        if (mid && strcmp(mid, id) == 0 && key_may_use(w->req_key, w->cfg, mid)) {
             char *out = cJSON_PrintUnformatted(m);
             if (out)
                 sy_http_respond(req, 200, "application/json", out, strlen(out));
@@ -2479,7 +2528,7 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
         }
     } else if (strcmp(path, "/v1/models") == 0 || strcmp(path, "/models") == 0) {
         if (get) {
-            sy_http_respond(req, 200, "application/json", w->models_json, w->models_len);
+            models_list(w, req);
             return;
         }
     } else if (strncmp(path, "/v1/models/", 11) == 0 && path[11]) {

@@ -22,6 +22,9 @@ typedef struct entry {
     int64_t minute, day, month;
     int64_t v[SY_LIM_N]; /* requests, tokens, micro-USD today, micro-USD this month */
     int seen;            /* v holds a figure (from this process or from Redis) */
+    /* usage since start, of every keyed request (limits or not): for /metrics */
+    char team[64];
+    uint64_t requests, tokens, usd_nano;
 } entry;
 
 struct sy_limiter {
@@ -470,6 +473,49 @@ void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, sy_lim_left *out)
             if (left < 0) left = 0;
             o[i] = i >= SY_LIM_USD_DAY ? left / 1e6 : left;
         }
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void sy_limits_account(sy_limiter *l, const sy_key_cfg *key, long tokens, double usd)
+{
+    if (!l || !key) return;
+    pthread_mutex_lock(&l->lock);
+    entry *e = find(l, "k", key->id, 1);
+    if (e) {
+        snprintf(e->team, sizeof e->team, "%s", key->team);
+        e->requests++;
+        e->tokens += tokens > 0 ? (uint64_t)tokens : 0;
+        e->usd_nano += usd > 0 ? (uint64_t)(usd * 1e9 + 0.5) : 0;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void sy_limits_render(sy_limiter *l, sy_buf *b)
+{
+    if (!l) return;
+    static const char *const help[3][2] = {
+        {"switchyard_key_requests_total", "Requests answered per client key (any status)."},
+        {"switchyard_key_tokens_total", "Tokens billed (prompt + completion) per client key."},
+        {"switchyard_key_cost_usd_total", "Cost in USD per client key, from usage and prices."}};
+    pthread_mutex_lock(&l->lock);
+    for (int k = 0; k < 3; k++) {
+        int head = 0;
+        for (int i = 0; i < NBUCKETS; i++)
+            for (entry *e = l->b[i]; e; e = e->next) {
+                if (strncmp(e->name, "k:", 2) != 0 || !e->requests) continue;
+                if (!head++)
+                    sy_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", help[k][0], help[k][1],
+                                  help[k][0]);
+                sy_buf_printf(b, "%s{key=", help[k][0]);
+                sy_buf_json_str(b, e->name + 2);
+                sy_buf_puts(b, ",team=");
+                sy_buf_json_str(b, e->team);
+                if (k == 2)
+                    sy_buf_printf(b, "} %.9f\n", (double)e->usd_nano / 1e9);
+                else
+                    sy_buf_printf(b, "} %llu\n", (unsigned long long)(k ? e->tokens : e->requests));
+            }
     }
     pthread_mutex_unlock(&l->lock);
 }

@@ -79,4 +79,9 @@ typedef struct sy_lim_left {
 } sy_lim_left;
 void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, sy_lim_left *out);
 
+/* Counts a finished keyed request (limits or not) for /metrics: per key, with its team. */
+void sy_limits_account(sy_limiter *l, const sy_key_cfg *key, long tokens, double usd);
+/* switchyard_key_{requests,tokens,cost_usd}_total */
+void sy_limits_render(sy_limiter *l, sy_buf *b);
+
 #endif

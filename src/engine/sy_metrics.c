@@ -339,6 +339,7 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                       "switchyard_limits_unchecked_total{mode=\"closed\"} %llu\n",
                       (unsigned long long)GET(ls->redis_open), (unsigned long long)GET(ls->redis_closed));
     }
+    sy_limits_render(eng->limiter, b);
     if (eng->cfg && eng->cfg->redis_url) {
         const sy_redis_stats *rs = &eng->redis_stats;
         sy_buf_printf(b,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,6 +180,29 @@ TEST(routes_and_models_a_key_may_not_use_are_a_403)
     CHECK(r.status == 200);
     CHECK_STR(sy_resp_header(&r, "x-switchyard-model"), "small");
     sy_resp_free(&r);
+    /* /v1/models lists what the key may use */
+    char url[160], auth[100];
+    snprintf(url, sizeof url, "%s/v1/models", g_env.gw.base);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", KEY_A);
+    const char *hdrs[] = {auth, NULL};
+    sy_req_opts o = {.headers = hdrs};
+    CHECK(sy_http(&r, url, &o) == 0);
+    CHECK(r.status == 200);
+    cJSON *j = sy_resp_json(&r);
+    char got[300] = "";
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "data"))
+    {
+        strncat(got, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "id")), 40);
+        strcat(got, " ");
+    }
+    CHECK_STR(got, "small slow auto big ");
+    cJSON_Delete(j);
+    sy_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/models/large", g_env.gw.base);
+    CHECK(sy_http(&r, url, &o) == 0);
+    CHECK(r.status == 404);
+    sy_resp_free(&r);
     CHECK(chat(&r, KEY_B, "big") == 0); /* no model list: the decision stands */
     CHECK_STR(sy_resp_header(&r, "x-switchyard-model"), "large");
     sy_resp_free(&r);
@@ -324,6 +348,10 @@ TEST(a_spent_budget_is_insufficient_quota)
     double cost = metric(g_env.gw.base, "switchyard_cost_usd_total{model=\"pricey\"}");
     CHECK(cost > 0 && cost <= 0.05);
     CHECK(metric(g_env.gw.base, "switchyard_limit_rejections_total{scope=\"key\",limit=\"usd_day\"}") == 1);
+    /* per key: every request answered (the refused one too), and what it cost */
+    CHECK(metric(g_env.gw.base, "switchyard_key_requests_total{key=\"usd\",team=\"\"}") == ok + 1);
+    double kc = metric(g_env.gw.base, "switchyard_key_cost_usd_total{key=\"usd\",team=\"\"}");
+    CHECK(kc > 0 && kc > cost - 1e-6 && kc < cost + 1e-6);
     /* the policy sees it run low */
     CHECK(call(&r, g_env.gw.base, "/v1/route", KEY_U, NULL,
                "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}") == 0);
@@ -426,7 +454,8 @@ static int redis_start(int port)
 }
 
 static const char *RCFG =
-    "server { redis = \"redis://127.0.0.1:%d/3\", redis_failure = \"%s\", redis_timeout_ms = 200 }\n"
+    "server { redis = \"redis://127.0.0.1:%d/3\", redis_failure = \"%s\", redis_timeout_ms = 200,\n"
+    "         request_log = \"requests.jsonl\" }\n"
     "provider { id = \"sim\", kind = \"sim\", time_scale = 0 }\n"
     "model { id = \"small\", provider = \"sim\" }\n"
     "key { id = \"shared\", key_env = \"SY_IT_KEY_A\", limits = { rpm = 10, tpm = 100000 } }\n"
@@ -471,7 +500,7 @@ TEST(two_gateways_share_one_limit_through_redis)
     wait_redis_up(&a);
     wait_redis_up(&b);
     CHECK(metric(a.base, "switchyard_redis_up") == 2);
-    away_from_minute_edge(15);
+    away_from_minute_edge(30); /* the rpm counts below, through the hang, in one minute */
     int ok = 0, limited = 0;
     for (int i = 0; i < 30; i++) {
         int st = rchat(i % 2 ? &b : &a);
@@ -496,6 +525,32 @@ TEST(two_gateways_share_one_limit_through_redis)
         CHECK(r.status == 429);
         sy_resp_free(&r);
     }
+
+    /* Redis hangs (stopped, not gone): each command's deadline answers for it, the
+     * connection is made again, and both modes behave as when it is gone */
+    kill(g_redis.pid, SIGSTOP);
+    {   /* a client that gives up while its admission waits on Redis */
+        sy_resp r;
+        char url[160], auth[100];
+        snprintf(url, sizeof url, "%s/v1/chat/completions", a.base);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", KEY_A);
+        const char *hdrs[] = {auth, NULL};
+        sy_req_opts o = {.body = "{\"model\":\"small\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                         .headers = hdrs, .timeout_ms = 50};
+        CHECK(sy_http(&r, url, &o) != 0); /* timed out on our side */
+        sy_resp_free(&r);
+        sy_it_sleep_ms(400); /* the gateway's Redis deadline passes: the call is let go */
+    }
+    double h0 = sy_it_now_ms();
+    CHECK(rchat(&a) == 200);
+    CHECK(rchat(&b) == 503);
+    CHECK(sy_it_now_ms() - h0 < 2000);
+    CHECK(metric(a.base, "switchyard_redis_timeouts_total") >= 1);
+    kill(g_redis.pid, SIGCONT);
+    wait_redis_up(&a);
+    wait_redis_up(&b);
+    CHECK(metric(b.base, "switchyard_redis_up") == 2);
+    CHECK(rchat(&b) == 429); /* the counters are still there: the limit still holds */
 
     /* Redis goes away: "open" admits (and counts it), "closed" refuses with a 503, both fast */
     sy_proc_stop(&g_redis, 2000);
