@@ -22,6 +22,7 @@ int sy_engine_open(sy_engine **out, const char *config_path)
     pthread_mutex_init(&eng->snap_lock, NULL);
     pthread_mutex_init(&eng->reload_lock, NULL);
     atomic_init(&eng->gen, 1);
+    if (!(eng->cache = sy_cache_new())) return SY_ENOMEM;
     eng->stop_fd[0] = eng->stop_fd[1] = -1;
     if (!(eng->limiter = sy_limiter_new())) return SY_ENOMEM;
     if (pipe2(eng->stop_fd, O_CLOEXEC) < 0) {
@@ -61,6 +62,7 @@ void sy_engine_free(sy_engine *eng)
     sy_buf_free(&eng->err);
     sy_buf_free(&eng->decision);
     free(eng->live);
+    sy_cache_free(eng->cache);
     sy_limiter_free(eng->limiter);
     pthread_mutex_destroy(&eng->snap_lock);
     pthread_mutex_destroy(&eng->reload_lock);
@@ -112,6 +114,7 @@ void sy_decision_json(sy_buf *out, const sy_route *route, const char *policy_id,
     }
     sy_buf_puts(out, "],\"reason\":");
     sy_buf_json_str(out, dec->reason);
+    if (dec->cached) sy_buf_puts(out, ",\"decision_cache\":\"hit\"");
     sy_buf_printf(out, ",\"tokens\":%ld,\"tokenizer\":\"%s\",\"tokens_estimated\":%s", tokens,
                   sy_tok_kind_name(tm->tok_kind), tm->tok_kind == SY_TOK_ESTIMATE ? "true" : "false");
     /* what the executor will do about context windows */
@@ -357,6 +360,7 @@ int sy_engine_reload_into(sy_engine *eng, sy_buf *msg)
     unsigned gen = atomic_fetch_add(&eng->gen, 1) + 1;
     pthread_mutex_unlock(&eng->snap_lock);
     eng->reloads++;
+    sy_cache_flush(eng->cache, gen); /* cached answers belong to the old routes and policies */
     /* workers hold their own refs: the old snapshot lives until the last of them lets go */
     sy_policy_vm_free(old_vm);
     sy_config_unref(old);

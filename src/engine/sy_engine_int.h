@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/sy_core.h"
+#include "engine/sy_cache.h"
 #include "http/sy_server.h"
 #include "http/sy_upstream.h"
 #include "policy/sy_policy.h"
@@ -83,6 +84,7 @@ typedef struct sy_worker {
     sy_schema_cache *schemas;    /* compiled response_format / tool schemas */
     struct sy_adm_inbox *adm_inbox; /* slots granted to this worker's queued attempts */
     sy_metrics *met;             /* this worker's counters (it alone writes them) */
+    sy_dcache *dcache;           /* routing decisions of route.decision_cache (sy_cache.c) */
     pthread_mutex_t log_lock;    /* logbuf, shared with the request-log writer only */
     sy_buf logbuf;               /* routing-result lines not written yet */
     sy_config *cfg;              /* the snapshot this worker serves */
@@ -125,6 +127,7 @@ struct sy_engine {
     struct sy_limiter *limiter;  /* rate limits and budgets (sy_limits.c) */
     struct sy_admit *adm;        /* model concurrency limits and queues (serve only), by live slot */
     atomic_ullong reqlog_dropped;
+    sy_cache *cache;             /* the response cache, and both caches' counters */
 };
 
 /* sy_worker.c */

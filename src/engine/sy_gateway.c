@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <openssl/sha.h>
 
+#include <hiredis/hiredis.h>
+
 #include "core/sy_json.h"
 #include "engine/sy_limits.h"
 #include "engine/sy_admit.h"
@@ -171,7 +173,22 @@ typedef struct sy_call {
     int retried;                 /* the retry was used */
     sy_buf retry_body;           /* the body of the retry: the answer and what was wrong */
     sy_chat retry_chat;
+    /* the response cache ("response cache" below, sy_cache.c) */
+    unsigned gen;                /* the generation of cfg */
+    int rc_state;                /* RC_*: RC_NONE when the route has no response cache */
+    int rc_store;                /* the answer is stored once it is complete and accepted */
+    unsigned char rc_key[SY_CACHE_KEY_LEN];
+    cJSON *rc_chunks;            /* stream: the chunks sent so far, stored at its clean end */
+    struct rc_wait *rc_wait;     /* a Redis lookup in flight, which must not outlive the call */
 } sy_call;
+
+enum { RC_NONE = 0, RC_HIT = 1, RC_MISS = 2, RC_BYPASS = 3 };
+/* A Redis lookup in flight: c is cleared when the call ends first (client gone, deadline). */
+typedef struct rc_wait {
+    sy_call *c;
+} rc_wait;
+static const char *const RC_NAMES[] = {"", "hit", "miss", "bypass"};
+static void cache_store(sy_call *c, const sy_model *m, const char *json, size_t len);
 
 static void slot_ended(sy_slot *s, int ok, int cancelled);
 static void count_request(sy_call *c);
@@ -210,6 +227,8 @@ static void call_free(sy_call *c)
     sy_buf_free(&c->in_body);
     if (c->retrying || c->retried) sy_chat_free(&c->retry_chat);
     sy_enforce_release(&c->enf, c->w->schemas);
+    cJSON_Delete(c->rc_chunks);
+    if (c->rc_wait) c->rc_wait->c = NULL; /* its answer finds no call and is dropped */
     free(c->skipped);
     free(c);
 }
@@ -355,6 +374,7 @@ static void log_result(sy_call *c)
         sy_buf_json_str(&b, c->dec.models[i]->id);
     }
     sy_buf_puts(&b, "]");
+    if (c->dec.cached) sy_buf_puts(&b, ",\"cached\":true"); /* from the decision cache */
     if (c->first_choice && (!c->dec.n || c->first_choice != c->dec.models[0])) {
         sy_buf_puts(&b, ",\"first_choice\":"); /* the policy's, when context skipped it */
         sy_buf_json_str(&b, c->first_choice->id);
@@ -387,6 +407,7 @@ static void log_result(sy_call *c)
                   c->cost_usd, c->savings_usd);
     sy_buf_printf(&b, ",\"priority\":%d", c->priority);
     if (c->queued_once) sy_buf_printf(&b, ",\"queue_ms\":%.3f", c->queue_ms);
+    if (c->rc_state) sy_buf_printf(&b, ",\"cache\":\"%s\"", RC_NAMES[c->rc_state]);
     if (c->schema_hdr[0]) {
         sy_buf_puts(&b, ",\"schema\":");
         sy_buf_json_str(&b, strncmp(c->schema_hdr, "invalid", 7) == 0 ? "invalid" : c->schema_hdr);
@@ -850,6 +871,10 @@ static void commit_stream(sy_call *c, const sy_model *m)
 static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
 {
     set_model_field(chunk, m);
+    if (c->rc_store) { /* kept for the response cache, in the Chat Completions shape */
+        if (!c->rc_chunks) c->rc_chunks = cJSON_CreateArray();
+        if (!cJSON_AddItemToArray(c->rc_chunks, cJSON_Duplicate(chunk, 1))) c->rc_store = 0;
+    }
     if (c->lim.reserved) { /* what a stream cut short has used, when no usage comes */
         const cJSON *d = jpath(chunk, "choices", 0, "delta");
         const cJSON *dc = jpath(d, "content", -1, NULL);
@@ -884,6 +909,14 @@ static void send_chunk(sy_call *c, const sy_model *m, cJSON *chunk)
 static void stream_finish(sy_call *c)
 {
     settle_limits(c);
+    if (c->rc_store && c->rc_chunks && c->answered) { /* complete: stored as one answer */
+        const try_rec *t = c->ntries ? &c->tries[c->ntries - 1] : NULL;
+        size_t len = 0;
+        char *json = sy_cache_assemble(c->rc_chunks, t ? t->tokens_in : 0, t ? t->tokens_out : 0,
+                                       &len);
+        if (json) cache_store(c, c->answered, json, len);
+        free(json);
+    }
     if (c->anthropic) {
         sy_buf *b = &c->scratch;
         sy_buf_reset(b);
@@ -1049,12 +1082,14 @@ static void respond_ok(sy_call *c, const sy_model *m, const char *json, size_t l
     settle_limits(c); /* before the client can send its next request (to any instance) */
     if (!c->anthropic) {
         sy_http_respond(c->req, 200, "application/json", json, len);
+        cache_store(c, m, json, len);
         return;
     }
     sy_buf b;
     sy_buf_init(&b);
     if (sy_msg_answer_from_chat(json, len, m->id, &b) == 0) {
         sy_http_respond(c->req, 200, "application/json", b.data, b.len);
+        cache_store(c, m, json, len);
     } else {
         c->status = 502;
         respond_error(c->req, 502, "the upstream's answer has no message to translate", NULL,
@@ -1829,7 +1864,21 @@ static int decide(sy_call *c, const char *name)
     sy_request_view view = {.chat = &c->chat, .model = name, .meta_headers = pairs,
                             .nmeta = collect_meta(c->req, pairs, names, MAX_META_HEADERS),
                             .key = c->key, .remaining = remaining, .priority = &c->priority};
-    sy_policy_route(w->vm, c->route, &view, &c->dec);
+    /* the routing-decision cache: the policy's cache_key(req) names decisions it may reuse */
+    char ckey[520];
+    int keyed = c->route->dcache_max > 0 &&
+                sy_policy_cache_key(w->vm, c->route, &view, ckey, sizeof ckey) == 1;
+    if (keyed && sy_dcache_get(w->dcache, w->gen, c->route->name, c->tenant, ckey, &c->dec)) {
+        size_t rl = strlen(c->dec.reason);
+        snprintf(c->dec.reason + rl, sizeof c->dec.reason - rl, "%s(decision cache)", rl ? " " : "");
+        c->dec.cached = 1;
+        c->dec.eval_us = 0;
+    } else {
+        sy_policy_route(w->vm, c->route, &view, &c->dec);
+        if (keyed && !c->dec.policy_failed && !c->dec.no_cache)
+            sy_dcache_put(w->dcache, w->gen, c->route->name, c->tenant, ckey, c->route->dcache_max,
+                          c->route->dcache_ttl_ms, &c->dec);
+    }
     if (c->dec.has_priority) c->priority = c->dec.priority; /* the policy has the last word */
     if (w->eng->reqlog || c->route->shadow_src) /* for the log line and the shadow policy */
         for (int i = 0; i < view.nmeta; i++) {
@@ -1838,7 +1887,7 @@ static int decide(sy_call *c, const char *name)
             c->nmeta++;
         }
     c->first_choice = c->dec.models[0];
-    sy_met_policy_eval(w->met, c->dec.eval_us, c->dec.policy_failed);
+    if (!c->dec.cached) sy_met_policy_eval(w->met, c->dec.eval_us, c->dec.policy_failed);
     snprintf(c->policy_id, sizeof c->policy_id, "%s", sy_policy_id(w->vm, c->route));
     return 0;
 }
@@ -1873,6 +1922,7 @@ static sy_call *call_new(sy_worker *w, sy_http_req *req)
     c->w = w;
     c->req = req;
     c->cfg = sy_config_ref(w->cfg);
+    c->gen = w->gen;
     c->t0_ns = sy_now_ns();
     c->pend_ms = -1;
     c->pend_ttft = -1;
@@ -2184,6 +2234,160 @@ static int fit_context(sy_call *c)
     return -1;
 }
 
+/* ============================================================ response cache */
+
+/* Whether the request's Cache-Control header holds directive (as a whole, any case). */
+static int cache_control_has(sy_http_req *req, const char *directive)
+{
+    const char *p = sy_http_req_header(req, "cache-control");
+    size_t n = strlen(directive);
+    while (p && *p) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ","), t = len;
+        while (t && (p[t - 1] == ' ' || p[t - 1] == '\t')) t--;
+        if (t == n && strncasecmp(p, directive, n) == 0) return 1;
+        p += len;
+    }
+    return 0;
+}
+
+/* A complete answer that went out: kept, when the request may be stored and the answer
+ * passed its checks (an answer let through marked schema-invalid is not). */
+/* SET's answer: counted as a store when Redis took it. */
+static void on_rc_set(struct redisReply *reply, void *ud)
+{
+    if (reply && reply->type == REDIS_REPLY_STATUS) sy_cache_count(ud, SY_CACHE_STORE);
+}
+
+static void cache_store(sy_call *c, const sy_model *m, const char *json, size_t len)
+{
+    if (!c->rc_store || !m || strncmp(c->schema_hdr, "invalid", 7) == 0) return;
+    c->rc_store = 0;
+    const sy_route *r = c->route;
+    if (r->cache.redis) { /* sent and forgotten: a Redis that is down only costs the entry */
+        char key[SY_CACHE_RKEY_LEN];
+        sy_buf v;
+        sy_buf_init(&v);
+        sy_cache_redis_key(c->rc_key, key);
+        sy_cache_encode(m->id, json, len, sy_wall_ms(), &v);
+        if (r->cache.ttl_s > 0)
+            sy_redis_command(c->w->redis, on_rc_set, c->w->eng->cache, "SET %s %b PX %lld", key,
+                             v.data, v.len, (long long)r->cache.ttl_s * 1000);
+        else
+            sy_redis_command(c->w->redis, on_rc_set, c->w->eng->cache, "SET %s %b", key, v.data,
+                             v.len);
+        sy_buf_free(&v);
+        return;
+    }
+    sy_cache_put(c->w->eng->cache, c->gen, c->rc_key, r->name, r->cache.max_bytes,
+                 (int64_t)r->cache.ttl_s * 1000, m->id, json, len);
+}
+
+/* A stored answer to the client: as a chat completion, an Anthropic message, or replayed as
+ * a stream of either. 0 when it was sent (the caller frees the call). */
+static int serve_cached(sy_call *c, const sy_model *m, const sy_cache_hit *hit)
+{
+    cJSON *chunks = NULL;
+    if (c->stream && !(chunks = sy_cache_replay_chunks(hit->body, hit->len, c->chat.client_usage)))
+        return -1;
+    char age[32];
+    snprintf(age, sizeof age, "%lld", (long long)(hit->age_ms / 1000));
+    c->rc_state = RC_HIT;
+    c->rc_store = 0;
+    sy_http_add_header(c->req, "x-switchyard-cache", "hit");
+    sy_http_add_header(c->req, "age", age);
+    if (chunks) {
+        commit_stream(c, m);
+        cJSON *chunk;
+        while ((chunk = cJSON_DetachItemFromArray(chunks, 0))) send_chunk(c, m, chunk);
+        cJSON_Delete(chunks);
+        stream_finish(c);
+    } else {
+        add_routing_headers(c, m);
+        c->status = 200;
+        respond_ok(c, m, hit->body, hit->len);
+    }
+    return 0;
+}
+
+static void cache_missed(sy_call *c)
+{
+    c->rc_state = RC_MISS;
+    sy_http_add_header(c->req, "x-switchyard-cache", "miss");
+}
+
+/* GET's answer: the stored answer goes out, or (a miss, an error, Redis down or too slow)
+ * the request goes on to the upstreams. */
+static void on_rc_get(struct redisReply *reply, void *ud)
+{
+    rc_wait *wt = ud;
+    sy_call *c = wt->c;
+    free(wt);
+    if (!c) return;
+    c->rc_wait = NULL;
+    sy_cache *cache = c->w->eng->cache;
+    sy_cache_hit hit = {0};
+    const sy_model *m;
+    if (reply && reply->type == REDIS_REPLY_STRING &&
+        sy_cache_decode(reply->str, reply->len, sy_wall_ms(), &hit) == 0 &&
+        (m = sy_config_model(c->cfg, hit.model)) && serve_cached(c, m, &hit) == 0) {
+        sy_cache_count(cache, SY_CACHE_HIT);
+        free(hit.body);
+        call_free(c);
+        return;
+    }
+    free(hit.body);
+    sy_cache_count(cache, SY_CACHE_MISS);
+    cache_missed(c);
+    start_next(c);
+}
+
+/* The request against its route's response cache, once it is decided and checked. 1 when a
+ * stored answer was sent (the call is freed), 0 to go on to the upstreams. Streams bypass the
+ * cache unless the route replays; Cache-Control: no-cache skips the lookup, no-store the
+ * store. */
+static int cache_lookup(sy_call *c)
+{
+    const sy_route *r = c->route;
+    sy_cache *cache = c->w->eng->cache;
+    if (!r || !r->cache.enabled || !cache) return 0;
+    int streams_ok = !c->stream || r->cache.stream_replay;
+    int keyed = streams_ok && sy_cache_request_key(c->chat.text, c->chat.len, c->tenant, r->name,
+                                                   &c->dec, c->rc_key) == 0;
+    c->rc_store = keyed && !cache_control_has(c->req, "no-store");
+    if (!keyed || cache_control_has(c->req, "no-cache")) { /* no-cache still refreshes it */
+        c->rc_state = RC_BYPASS;
+        sy_cache_count_bypass(cache);
+        sy_http_add_header(c->req, "x-switchyard-cache", "bypass");
+        return 0;
+    }
+    if (r->cache.redis) { /* 1: the answer of GET carries the request on */
+        rc_wait *wt = calloc(1, sizeof *wt);
+        char key[SY_CACHE_RKEY_LEN];
+        sy_cache_redis_key(c->rc_key, key);
+        if (wt && sy_redis_command(c->w->redis, on_rc_get, wt, "GET %s", key) == 0) {
+            wt->c = c;
+            c->rc_wait = wt;
+            return 1;
+        }
+        free(wt); /* Redis is down: a miss, and the store will not happen either */
+        sy_cache_count(cache, SY_CACHE_MISS);
+        cache_missed(c);
+        return 0;
+    }
+    sy_cache_hit hit;
+    const sy_model *m;
+    if (sy_cache_get(cache, c->gen, c->rc_key, &hit) && (m = sy_config_model(c->cfg, hit.model)) &&
+        serve_cached(c, m, &hit) == 0) {
+        free(hit.body);
+        call_free(c);
+        return 1;
+    }
+    free(hit.body);
+    cache_missed(c);
+    return 0;
+}
+
 static void chat_completions(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
 {
     sy_call *c = call_decided(w, req, rewritten);
@@ -2261,6 +2465,7 @@ static void proceed(sy_call *c)
         evtimer_add(c->deadline, &tv);
         c->deadline_ns = sy_now_ns() + (uint64_t)ms * 1000000u;
     }
+    if (cache_lookup(c)) return;
     start_next(c);
 }
 

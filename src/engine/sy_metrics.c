@@ -369,4 +369,5 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
     int nids = nl < 1024 ? nl : 1024;
     for (int s = 0; s < nids; s++) ids[s] = eng->live[s].id;
     sy_adm_metrics(eng->adm, ids, nids, b);
+    if (eng->cache) sy_cache_metrics(eng->cache, b);
 }

@@ -28,6 +28,7 @@ struct sy_redis {
     int warned;                  /* "unreachable" logged since the last success */
     struct event *retry_ev;      /* reconnect after backoff_ms */
     struct event *conn_ev;       /* connect deadline */
+    struct event *flush_ev;      /* writes queued commands in this loop pass (see kick) */
     sy_redis_stats *stats;
     sy_redis_stats own;
 };
@@ -46,6 +47,23 @@ struct pend {
 };
 
 static void connect_now(sy_redis *r);
+
+/* hiredis writes a command when the socket's write event fires, a loop pass later. An
+ * activated event writes it in this pass instead: before the HTTP answer of the request that
+ * sent it (a settlement reaches Redis before the client can send its next request to another
+ * instance), and without a callback inside the caller's own call. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sy_redis *r = arg;
+    if (r->ac && r->connected) redisAsyncHandleWrite(r->ac);
+}
+
+static void kick(sy_redis *r)
+{
+    if (r->flush_ev) event_active(r->flush_ev, 0, 0);
+}
 
 int sy_redis_parse_url(const char *url, char **host, int *port, char **password, int *db,
                        char *err, size_t errlen)
@@ -231,7 +249,8 @@ sy_redis *sy_redis_new(struct event_base *base, const char *url, int timeout_ms,
     r->backoff_ms = BACKOFF_MIN_MS;
     r->retry_ev = evtimer_new(base, on_retry, r);
     r->conn_ev = evtimer_new(base, on_conn_deadline, r);
-    if (!r->retry_ev || !r->conn_ev) {
+    r->flush_ev = event_new(base, -1, 0, on_flush, r);
+    if (!r->retry_ev || !r->conn_ev || !r->flush_ev) {
         sy_redis_free(r);
         return NULL;
     }
@@ -252,6 +271,7 @@ void sy_redis_free(sy_redis *r)
     if (r->connected) atomic_fetch_sub(&r->stats->up, 1);
     if (r->retry_ev) event_free(r->retry_ev);
     if (r->conn_ev) event_free(r->conn_ev);
+    if (r->flush_ev) event_free(r->flush_ev);
     if (r->password) memset(r->password, 0, strlen(r->password));
     free(r->password);
     free(r->host);
@@ -327,6 +347,7 @@ static int send_argv(sy_redis *r, pend *p, int argc, const char **argv, const si
     if (!r->ac || !r->connected) return -1;
     if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) return -1;
     atomic_fetch_add(&r->stats->commands, 1);
+    kick(r);
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     evtimer_add(p->timer, &tv);
     return 0;
@@ -374,6 +395,7 @@ int sy_redis_command(sy_redis *r, sy_redis_cb cb, void *ud, const char *fmt, ...
         return -1;
     }
     atomic_fetch_add(&r->stats->commands, 1);
+    kick(r);
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     evtimer_add(p->timer, &tv);
     return 0;

@@ -215,6 +215,7 @@ static void worker_cleanup(sy_worker *w)
     sy_policy_vm_free(w->vm);
     sy_schema_cache_free(w->schemas);
     sy_adm_inbox_free(w->adm_inbox);
+    sy_dcache_free(w->dcache);
     /* w->met stays until the engine is freed: GET /metrics of another worker may read it */
     if (w->wake_ev) event_free(w->wake_ev);
     if (w->grace_ev) event_free(w->grace_ev);
@@ -253,6 +254,7 @@ static int worker_setup(sy_engine *eng, sy_worker *w, int index, const char *hos
         return SY_ENOMEM;
     if (!(w->schemas = sy_schema_cache_new())) return SY_ENOMEM;
     if (!(w->adm_inbox = sy_adm_inbox_new(w->base))) return SY_ENOMEM;
+    if (!(w->dcache = sy_dcache_new(eng->cache))) return SY_ENOMEM;
     if (!w->met && !(w->met = sy_metrics_new(eng->cap_live))) return SY_ENOMEM;
     int rc = sy_policy_vm_new(&w->vm, w->cfg, &eng->err);
     if (rc != SY_OK) return rc;

@@ -320,6 +320,15 @@ static int load_policy(sy_policy_vm *vm, int idx, int shadow, sy_buf *diag)
         lua_pop(L, 1);
         return SY_ECONFIG;
     }
+    lua_getfield(L, -1, "cache_key"); /* policy cache_key */
+    int bad_key = !lua_isnil(L, -1) && !lua_isfunction(L, -1);
+    lua_pop(L, 1);
+    if (bad_key) {
+        sy_buf_printf(diag, "%s:1: %s: the policy's cache_key must be a function (req, ctx, conf)\n",
+                      path, key);
+        lua_pop(L, 1);
+        return SY_ECONFIG;
+    }
     if (!shadow && r->options_json && apply_options(vm, r, diag) != SY_OK) {
         lua_pop(L, 1);
         return SY_ECONFIG;
@@ -484,6 +493,53 @@ const char *sy_policy_shadow_id(const sy_policy_vm *vm, const sy_route *r)
     if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[vm->cfg->nroutes + idx].ref == LUA_NOREF)
         return NULL;
     return vm->slots[vm->cfg->nroutes + idx].id;
+}
+
+int sy_policy_cache_key(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
+                        char *out, size_t outlen)
+{
+    lua_State *L = vm->L;
+    int idx = (int)(r - vm->cfg->routes);
+    if (idx < 0 || idx >= vm->cfg->nroutes || vm->slots[idx].ref == LUA_NOREF) return 0;
+    int top = lua_gettop(L), rc = 0;
+    char err[1024];
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->slots[idx].ref); /* policy */
+    lua_getfield(L, -1, "cache_key");                      /* policy fn */
+    if (!lua_isfunction(L, -1)) {
+        lua_settop(L, top);
+        return 0;
+    }
+    sy_policy_api_push_request(vm, req);                   /* policy fn req */
+    vm->cur_where = vm->slots[idx].where;
+    lua_createtable(L, 0, 1);                              /* policy fn req ctx */
+    lua_pushstring(L, r->name);
+    lua_setfield(L, -2, "route");
+    lua_getfield(L, -4, "options");                        /* policy fn req ctx conf */
+    if (sy_vm_pcall(vm, 3, 1, r->budget_us, err, sizeof err) != SY_OK) {
+        rc = -1;
+    } else if (lua_isnil(L, -1) || (lua_isboolean(L, -1) && !lua_toboolean(L, -1))) {
+        rc = 0;
+    } else if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+        size_t n;
+        const char *k = lua_tolstring(L, -1, &n);
+        if (n < outlen && n <= 512) {
+            memcpy(out, k, n + 1);
+            rc = 1;
+        } else {
+            snprintf(err, sizeof err, "cache_key() returned %zu bytes (at most 512)", n);
+            rc = -1;
+        }
+    } else {
+        snprintf(err, sizeof err, "cache_key() must return a string, a number or nil (got %s)",
+                 luaL_typename(L, -1));
+        rc = -1;
+    }
+    sy_policy_api_close_request(vm);
+    lua_settop(L, top);
+    if (rc < 0)
+        sy_log(SY_LOG_WARN, "policy", "route %s: cache_key() failed, the policy decides: %s",
+               r->name, err);
+    return rc;
 }
 
 int sy_policy_accept(sy_policy_vm *vm, const sy_route *r, const char *model, const char *content,

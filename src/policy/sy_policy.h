@@ -32,6 +32,8 @@ typedef struct sy_decision {
     int policy_failed;                   /* 1: the route's default model was used */
     char error[512];                     /* why, when policy_failed */
     double eval_us;                      /* time spent in the policy */
+    int no_cache;                        /* `cache = false`: not for the decision cache */
+    int cached;                          /* it came from the decision cache, not the policy */
 } sy_decision;
 
 /* What a policy may see of a request. Everything is converted to Lua lazily, on first read.
@@ -79,6 +81,13 @@ int sy_policy_shadow(sy_policy_vm *vm, const sy_route *r, const sy_request_view 
                      sy_decision *out);
 /* "name@hash" of r's shadow policy, or NULL. */
 const char *sy_policy_shadow_id(const sy_policy_vm *vm, const sy_route *r);
+
+/* The routing-decision cache's key for req: r's policy's optional cache_key(req, ctx, conf)
+ * (ctx = {route}), a string or number of at most 512 bytes. 1 with the key in out, 0 when
+ * the policy has no cache_key or it returned nil or false, -1 when it failed, overran the
+ * route's budget or returned something else (logged, without the key). */
+int sy_policy_cache_key(sy_policy_vm *vm, const sy_route *r, const sy_request_view *req,
+                        char *out, size_t outlen);
 
 /* A cascade step's answer through the policy's optional accept(res, ctx) hook: res = {model,
  * content, finish_reason, confidence (exp of the mean token logprob, when the upstream sent

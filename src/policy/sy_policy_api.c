@@ -401,6 +401,8 @@ static int l_pick(lua_State *L)
         lua_setfield(L, -2, "reason");
         lua_getfield(L, 2, "priority"); /* checked with the decision */
         lua_setfield(L, -2, "priority");
+        lua_getfield(L, 2, "cache"); /* cache = false: not for the decision cache */
+        lua_setfield(L, -2, "cache");
     } else if (!lua_isnoneornil(L, 2)) {
         return sy_policy_api_error(L, "sy.pick: second argument must be a reason or an options table");
     }
@@ -1085,6 +1087,8 @@ int sy_policy_api_read_decision(sy_policy_vm *vm, int idx, sy_decision *out, cha
     out->n = n;
     lua_getfield(L, idx, "reason");
     if (lua_isstring(L, -1)) snprintf(out->reason, sizeof out->reason, "%s", lua_tostring(L, -1));
+    lua_getfield(L, idx, "cache");
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) out->no_cache = 1;
     if (read_constraints(vm, idx, out, err, errlen) != SY_OK) goto done;
     rc = SY_OK;
 done:

@@ -754,12 +754,70 @@ static void read_policy(loader *ld, decl *d, const char *key, const char *name, 
     }
 }
 
+/* route.cache = true | { ttl_s, max_bytes, stream = "replay" | false } and
+ * route.decision_cache = { max, ttl_ms } (engine/sy_cache.c). */
+static void load_route_caches(loader *ld, decl *d, sy_route *r)
+{
+    char k[160], sk[160]; /* sk: the sub-table's name, which keyname reads */
+    decl sub;
+    int t = get_raw(ld->L, d->tidx, "cache");
+    if (t == LUA_TBOOLEAN) r->cache.enabled = lua_toboolean(ld->L, -1);
+    lua_pop(ld->L, 1);
+    r->cache.ttl_s = 300;
+    r->cache.max_bytes = 64u << 20;
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TTABLE) {
+        keyname(k, sizeof k, d, "cache");
+        problem(ld, NULL, d->line, k, "must be true, false or a table (ttl_s, max_bytes, stream)");
+    } else if (t == LUA_TTABLE && open_sub(ld, d, "cache", &sub, sk, sizeof sk) == 1) {
+        static const char *const ck[] = {"ttl_s", "max_bytes", "stream", "backend", NULL};
+        check_known_keys(ld, &sub, ck);
+        r->cache.enabled = 1;
+        read_int32(ld, &sub, "ttl_s", 0, 365 * 86400, &r->cache.ttl_s);
+        int mt = get_raw(ld->L, sub.tidx, "max_bytes");
+        if (mt != LUA_TNIL &&
+            (parse_size(ld->L, -1, &r->cache.max_bytes) != 0 || r->cache.max_bytes < 1024)) {
+            keyname(k, sizeof k, &sub, "max_bytes");
+            problem(ld, NULL, d->line, k, "must be a size of at least 1024 bytes (\"64MiB\", 1048576)");
+        }
+        lua_pop(ld->L, 1);
+        int st = get_raw(ld->L, sub.tidx, "stream");
+        if (st == LUA_TSTRING && strcmp(lua_tostring(ld->L, -1), "replay") == 0)
+            r->cache.stream_replay = 1;
+        else if (!(st == LUA_TNIL || (st == LUA_TBOOLEAN && !lua_toboolean(ld->L, -1)))) {
+            keyname(k, sizeof k, &sub, "stream");
+            problem(ld, NULL, d->line, k, "must be \"replay\" or false");
+        }
+        lua_pop(ld->L, 1);
+        char *backend = NULL;
+        if (read_string(ld, &sub, "backend", &backend) == 1 && strcmp(backend, "memory") != 0) {
+            keyname(k, sizeof k, &sub, "backend");
+            if (strcmp(backend, "redis") != 0)
+                problem(ld, NULL, d->line, k, "unknown backend \"%s\" (known: memory, redis)", backend);
+            else if (!ld->cfg->redis_url)
+                problem(ld, NULL, d->line, k, "\"redis\" needs server.redis (a redis:// URL)");
+            else
+                r->cache.redis = 1;
+        }
+        free(backend);
+        lua_pop(ld->L, 1);
+    }
+    if (open_sub(ld, d, "decision_cache", &sub, sk, sizeof sk) == 1) {
+        static const char *const dk[] = {"max", "ttl_ms", NULL};
+        check_known_keys(ld, &sub, dk);
+        r->dcache_max = 10000;
+        read_int32(ld, &sub, "max", 1, 10000000, &r->dcache_max);
+        read_int32(ld, &sub, "ttl_ms", 0, 86400000, &r->dcache_ttl_ms);
+        lua_pop(ld->L, 1);
+    }
+}
+
 static void load_route(loader *ld, decl *d, sy_route *r)
 {
     static const char *const known[] = {"name",     "policy",   "default",
                                         "budget_ms", "options", "truncate",
                                         "on_schema_failure", "stream_buffer", "retries",
-                                        "backoff", "reference", "shadow", NULL};
+                                        "backoff", "reference", "shadow", "cache",
+                                        "decision_cache", NULL};
     sy_config *cfg = ld->cfg;
     char k[160];
     char *policy = NULL, *def = NULL;
@@ -827,6 +885,7 @@ static void load_route(loader *ld, decl *d, sy_route *r)
         read_int32(ld, &bsub, "max_ms", 1, 3600000, &r->backoff_max_ms);
         lua_pop(ld->L, 1);
     }
+    load_route_caches(ld, d, r);
     int sb = get_raw(ld->L, d->tidx, "stream_buffer");
     if (sb == LUA_TBOOLEAN) {
         r->stream_buffer = lua_toboolean(ld->L, -1);

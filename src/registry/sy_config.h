@@ -123,6 +123,15 @@ typedef struct sy_model {
     int line;
 } sy_model;
 
+/* route.cache: the response cache (engine/sy_cache.h) */
+typedef struct sy_route_cache {
+    int enabled;
+    int ttl_s;               /* default 300; 0 = until evicted or reloaded */
+    size_t max_bytes;        /* the route's share of memory, default 64 MiB */
+    int stream_replay;       /* stream = "replay": streams are served from and stored in it */
+    int redis;               /* backend = "redis": kept in server.redis, shared by instances */
+} sy_route_cache;
+
 typedef struct sy_route {
     char *name;
     char *policy_path;       /* resolved path */
@@ -142,6 +151,9 @@ typedef struct sy_route {
     sy_model *reference;     /* savings are counted against it; NULL: the decision's priciest */
     int retries;             /* retries of a model after a retryable failure, before the next */
     int backoff_base_ms, backoff_max_ms; /* exponential backoff with full jitter */
+    sy_route_cache cache;    /* the response cache (route.cache), off unless declared */
+    int dcache_max;          /* route.decision_cache: decisions kept per worker, 0 = off */
+    int dcache_ttl_ms;       /* ... and for how long (0: until the next reload) */
     const char *file;
     int line;
 } sy_route;
