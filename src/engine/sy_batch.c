@@ -312,6 +312,9 @@ static int read_output(batch *b)
 {
     const bopts *o = b->o;
     size_t len = 0;
+    struct stat st;
+    if (stat(o->out, &st) == 0 && !S_ISREG(st.st_mode))
+        return 0; /* /dev/stdout, a pipe: written to, never resumed from */
     char *text = sy_file_read(o->out, &len);
     if (!text) {
         if (errno == ENOENT) return 0;

@@ -458,7 +458,8 @@ TEST(a_second_signal_cancels_what_is_in_flight)
 TEST(a_foreign_output_is_refused)
 {
     char *err = NULL, in[700], out[700];
-    path_in(in, sizeof in, "slow.jsonl");
+    write_input("few.jsonl", 3, "s", model_echo);
+    path_in(in, sizeof in, "few.jsonl");
     const char *foreign = "{\"id\":\"batch_req_1\",\"custom_id\":\"zz9\",\"response\":null,\"error\":null}\n";
     sy_it_write_file(g_env.dir, "foreign.jsonl", foreign, out, sizeof out);
     sy_mock_reset(&g_env.mock);
@@ -612,6 +613,44 @@ TEST(retries_timeouts_and_lost_connections)
     CHECK_STR(sy_json_str(l, "error.code"), "connection_error");
     CHECK_CONTAINS(sy_json_str(l, "error.message"), "(after 2 attempts)");
     cJSON_Delete(arr);
+
+    /* an answer that is not JSON is kept as a string */
+    text = "{\"custom_id\":\"junk\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"mock?garbage=1\",\"messages\":[]}}\n";
+    sy_it_write_file(g_env.dir, "junk.jsonl", text, in, sizeof in);
+    path_in(out, sizeof out, "junk.out.jsonl");
+    const char *args3[] = {"--url", g_env.mock.base, in, out, NULL};
+    CHECK(batch_run(&err, NULL, args3) == 0);
+    free(err);
+    arr = read_output("junk.out.jsonl", &complete);
+    l = by_id(arr, "junk", &n);
+    CHECK(n == 1 && sy_json_num(l, "response.status_code", 0) == 200);
+    CHECK_STR(sy_json_str(l, "response.body"), "this is not json{");
+    cJSON_Delete(arr);
+}
+
+/* The output can be a device or a pipe (no resume then); a write that fails stops the run
+ * with exit 1; an output that cannot be opened is refused before anything is sent. */
+TEST(outputs_that_are_not_files)
+{
+    char *err = NULL, in[700], out[700];
+    path_in(in, sizeof in, "url.jsonl");
+    sy_mock_reset(&g_env.mock);
+    const char *args[] = {"--url", g_env.mock.base, in, "/dev/null", NULL};
+    CHECK(batch_run(&err, NULL, args) == 0);
+    CHECK_CONTAINS(err, "3 of 3 done (3 ok, 0 failed), 0 skipped");
+    free(err);
+    const char *full[] = {"--url", g_env.mock.base, in, "/dev/full", NULL};
+    CHECK(batch_run(&err, NULL, full) == 1);
+    CHECK_CONTAINS(err, "cannot write /dev/full: No space left on device");
+    free(err);
+    path_in(out, sizeof out, "no/such/dir/out.jsonl");
+    sy_mock_reset(&g_env.mock);
+    const char *nodir[] = {"--url", g_env.mock.base, in, out, NULL};
+    CHECK(batch_run(&err, NULL, nodir) == 2);
+    CHECK_CONTAINS(err, "cannot open");
+    CHECK_CONTAINS(err, "No such file or directory");
+    free(err);
+    CHECK(sy_mock_stat(&g_env.mock, "requests") == 0);
 }
 
 /* Bad invocations: a clear message and exit 2 (1 for a broken config or an absent gateway),
@@ -712,6 +751,7 @@ int main(int argc, char **argv)
     RUN_SEL(url_mode_goes_through_a_running_gateway);
     RUN_SEL(the_key_goes_in_the_authorization_header);
     RUN_SEL(retries_timeouts_and_lost_connections);
+    RUN_SEL(outputs_that_are_not_files);
     RUN_SEL(bad_invocations);
     RUN_SEL(a_progress_bar_on_a_terminal);
     CHECK(sy_it_env_stop(&g_env, NULL) == 0);
