@@ -143,7 +143,6 @@ static void problem(problems *p, int line, const char *key, const char *fmt, ...
  * one (a string, new), even when something else is wrong: --skip-invalid writes its error. */
 static int check_line(batch *b, problems *p, int line, const cJSON *j, breq *r, char **id_out)
 {
-    int bad = 0;
     long before = p->n;
     *id_out = NULL;
     if (!cJSON_IsObject(j)) {
@@ -154,7 +153,6 @@ static int check_line(batch *b, problems *p, int line, const cJSON *j, breq *r, 
         if (strcmp(it->string, "custom_id") && strcmp(it->string, "method") &&
             strcmp(it->string, "url") && strcmp(it->string, "body")) {
             problem(p, line, it->string, "unknown key (expected custom_id, method, url, body)");
-            bad = 1;
         }
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "custom_id");
@@ -201,7 +199,6 @@ static int check_line(batch *b, problems *p, int line, const cJSON *j, breq *r, 
         if (cJSON_IsTrue(stream))
             problem(p, line, "body.stream", "a batch does not stream; leave it out or false");
     }
-    (void)bad;
     return p->n > before ? -1 : 0;
 }
 

@@ -1478,8 +1478,8 @@ static void on_client_abort(sy_http_req *req, void *ud)
     c->status = 499; /* nginx's "client closed request": counted and logged like any other */
     slot_cancel(&c->slot[0]);
     slot_cancel(&c->slot[1]);
+    call_free(c); /* first: its routing-result log line reads the request's body */
     sy_http_req_discard(req);
-    call_free(c);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)

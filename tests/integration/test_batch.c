@@ -70,6 +70,7 @@ static int batch_run(char **err, char *const env[], const char *const args[])
     if (!sy_proc_wait(&p, 30000)) fprintf(stderr, "batch did not finish in 30 s\n");
     int code = sy_proc_stop(&p, 1000);
     char *text = sy_it_read_file(errp, NULL);
+    CHECK(!sy_it_sanitizer_report(text)); /* the in-process gateway's reports land here */
     if (err)
         *err = text;
     else
@@ -363,6 +364,7 @@ TEST(interrupt_then_resume)
     CHECK(waited < 2000); /* the in-flight ones (400 ms) only */
     sy_proc_stop(&p, 100);
     err = sy_it_read_file(errp, NULL);
+    CHECK(!sy_it_sanitizer_report(err));
     CHECK_CONTAINS(err, "SIGINT: sending nothing more");
     CHECK_CONTAINS(err, "run the same command again to resume");
     int complete = 0;
@@ -427,6 +429,7 @@ TEST(a_second_signal_cancels_what_is_in_flight)
     CHECK(sy_proc_exit_code(&p) == 143);
     sy_proc_stop(&p, 100);
     err = sy_it_read_file(errp, NULL);
+    CHECK(!sy_it_sanitizer_report(err));
     CHECK_CONTAINS(err, "SIGTERM: sending nothing more");
     CHECK_CONTAINS(err, "to resume");
     free(err);
@@ -724,6 +727,7 @@ TEST(a_progress_bar_on_a_terminal)
     buf[len] = '\0';
     CHECK(sy_proc_exit_code(&p) == 0);
     sy_proc_stop(&p, 100);
+    CHECK(!sy_it_sanitizer_report(buf));
     CHECK(strchr(buf, '\r') != NULL);
     CHECK_CONTAINS(buf, "[========================] 12/12  ok 12  failed 0  ");
     CHECK_CONTAINS(buf, " req/s  $0.");
