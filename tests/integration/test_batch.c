@@ -457,6 +457,42 @@ TEST(a_second_signal_cancels_what_is_in_flight)
     cJSON_Delete(arr);
 }
 
+/* --drain bounds the wait for requests in flight after a signal: past it they are cancelled
+ * (sent, not written) and the next run sends them. */
+TEST(the_drain_time_is_bounded)
+{
+    char *err = NULL, in[700], out[700], errp[700];
+    write_input("slow3.jsonl", 12, "s", model_slow);
+    path_in(in, sizeof in, "slow3.jsonl");
+    path_in(out, sizeof out, "slow3.out.jsonl");
+    path_in(errp, sizeof errp, "slow3.err");
+    sy_mock_reset(&g_env.mock);
+    char *argv[] = {(char *)g_bin, "batch", "--config", g_cfg, "--concurrency", "4",
+                    "--drain", "0.05", "--workers", "1", in, out, NULL};
+    sy_proc p;
+    CHECK(sy_proc_spawn(&p, argv, NULL, 0, errp) == 0);
+    CHECK(wait_lines("slow3.out.jsonl", 4));
+    sy_it_sleep_ms(100); /* the second round: 300 ms from its answers */
+    kill(p.pid, SIGINT);
+    CHECK(sy_proc_wait(&p, 10000));
+    CHECK(sy_proc_exit_code(&p) == 130);
+    sy_proc_stop(&p, 100);
+    err = sy_it_read_file(errp, NULL);
+    CHECK(!sy_it_sanitizer_report(err));
+    CHECK_CONTAINS(err, "waiting up to 0.05 s for the 4 requests in flight");
+    CHECK_CONTAINS(err, "interrupted with 8 requests left");
+    free(err);
+    int complete = 0;
+    cJSON *arr = read_output("slow3.out.jsonl", &complete);
+    CHECK(complete && cJSON_GetArraySize(arr) == 4);
+    cJSON_Delete(arr);
+    CHECK(mock_count("delay_ms=400&tag=slow") == 8);
+    const char *args[] = {"--config", g_cfg, "--concurrency", "8", in, out, NULL};
+    CHECK(batch_run(&err, NULL, args) == 0);
+    CHECK_CONTAINS(err, "8 of 8 done (8 ok, 0 failed), 4 skipped");
+    free(err);
+}
+
 /* An output file that is not this batch's is refused, and left as it was. */
 TEST(a_foreign_output_is_refused)
 {
@@ -646,6 +682,16 @@ TEST(outputs_that_are_not_files)
     CHECK(batch_run(&err, NULL, full) == 1);
     CHECK_CONTAINS(err, "cannot write /dev/full: No space left on device");
     free(err);
+    /* --model replaces every body's model */
+    sy_mock_reset(&g_env.mock);
+    const char *forced[] = {"--url", g_env.mock.base, "--model", "mock?tag=forced", in, "/dev/null", NULL};
+    CHECK(batch_run(&err, NULL, forced) == 0);
+    free(err);
+    CHECK(mock_count("tag=forced") == 3);
+    const char *isdir[] = {"--url", g_env.mock.base, in, g_env.dir, NULL};
+    CHECK(batch_run(&err, NULL, isdir) == 2);
+    CHECK_CONTAINS(err, "Is a directory");
+    free(err);
     path_in(out, sizeof out, "no/such/dir/out.jsonl");
     sy_mock_reset(&g_env.mock);
     const char *nodir[] = {"--url", g_env.mock.base, in, out, NULL};
@@ -751,6 +797,7 @@ int main(int argc, char **argv)
     RUN_SEL(skip_invalid_records_the_bad_lines);
     RUN_SEL(interrupt_then_resume);
     RUN_SEL(a_second_signal_cancels_what_is_in_flight);
+    RUN_SEL(the_drain_time_is_bounded);
     RUN_SEL(a_foreign_output_is_refused);
     RUN_SEL(url_mode_goes_through_a_running_gateway);
     RUN_SEL(the_key_goes_in_the_authorization_header);
