@@ -704,9 +704,10 @@ static int run(batch *b)
         int running = 0;
         curl_multi_perform(b->multi, &running);
         CURLMsg *m;
-        int left;
+        int left, finished = 0;
         while ((m = curl_multi_info_read(b->multi, &left))) {
             if (m->msg != CURLMSG_DONE) continue;
+            finished++;
             xfer *x = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             CURLcode cc = m->data.result;
@@ -733,7 +734,8 @@ static int run(batch *b)
             double d = b->waiting[i]->not_before_ms - now;
             if (d < timeout) timeout = d < 0 ? 0 : (int)d;
         }
-        if (b->nactive == 0 && b->nwaiting == 0 && !stopping && b->next >= b->nreqs) continue;
+        /* a slot came free: fill it now, not after the next wait */
+        if (finished) continue;
         curl_multi_poll(b->multi, NULL, 0, timeout, NULL);
     }
     if (b->progress_shown) progress(b, 1);
