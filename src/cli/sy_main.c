@@ -1,5 +1,5 @@
 /* sy_main.c — the `switchyard` command: serve, check, route, tokens, validate, report, train,
- * classify, version. Uses switchyard.h only (and the prototypes of sy_schema_cli and
+ * classify, batch, version. Uses switchyard.h only (and the prototypes of sy_schema_cli and
  * sy_classify_cli); signal handling lives here, not in the library. */
 #include <errno.h>
 #include <signal.h>
@@ -15,8 +15,10 @@
 int sy_schema_cli(int argc, char **argv); /* src/schema/sy_schema.h (keeps cJSON.h out) */
 int sy_eval_cli(int argc, char **argv);   /* src/eval/sy_eval_cli.c: eval, replay */
 int sy_classify_cli(int argc, char **argv); /* src/classify/sy_classify.h */
+int sy_batch_cli(int argc, char **argv, volatile sig_atomic_t *signals); /* src/engine/sy_batch.c */
 
 static sy_engine *g_serving; /* the engine a signal stops (CLI only, never the library) */
+static volatile sig_atomic_t g_batch_signals[2]; /* batch: the last SIGINT/SIGTERM, how many */
 
 static void usage(FILE *f)
 {
@@ -40,6 +42,11 @@ static void usage(FILE *f)
             "                        always-strongest, always-cheapest, random and the oracle\n"
             "  replay --config FILE --route NAME LOG.jsonl\n"
             "                        what a candidate policy would have done to logged traffic\n"
+            "  batch (--config FILE | --url URL) [--concurrency N] [--priority P] [--key-env VAR]\n"
+            "        IN.jsonl OUT.jsonl\n"
+            "                        run an OpenAI Batch input file through the router at low\n"
+            "                        priority into an OpenAI Batch output file; resumable\n"
+            "                        (switchyard batch --help for every option)\n"
             "  report LOG.jsonl      summarise a routing-result log (server.request_log) per model\n"
             "  train --data FILE.jsonl --out MODEL.bin [--split train|test|all]\n"
             "        [--features default|words2] [--epochs N] [--seed N] [--bits N] [--quiet]\n"
@@ -125,6 +132,24 @@ static int cmd_serve(int argc, char **argv)
     g_serving = NULL;
     sy_engine_free(eng);
     return rc == SY_OK ? 0 : 1;
+}
+
+static void on_batch_signal(int sig)
+{
+    g_batch_signals[0] = sig;
+    g_batch_signals[1]++;
+}
+
+/* batch stops sending on the first SIGINT/SIGTERM and cancels what is in flight on the second */
+static int cmd_batch(int argc, char **argv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_batch_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return sy_batch_cli(argc - 1, argv + 1, g_batch_signals);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -318,6 +343,7 @@ int main(int argc, char **argv)
         return sy_eval_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0 || strcmp(cmd, "classify") == 0)
         return sy_classify_cli(argc - 1, argv + 1);
+    if (strcmp(cmd, "batch") == 0) return cmd_batch(argc, argv);
     if (strcmp(cmd, "report") == 0) {
         if (argc != 3) {
             fprintf(stderr, "switchyard: report needs one routing-result log (LOG.jsonl)\n");
