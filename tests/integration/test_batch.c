@@ -624,6 +624,39 @@ TEST(the_key_goes_in_the_authorization_header)
     CHECK(sy_mock_stat(&g_env.mock, "requests") == 0);
 }
 
+/* A gateway with keys (in process): --key-env authenticates every request (the key never
+ * shows in the batch's output), and without a key each line records the gateway's 401. */
+TEST(a_keyed_gateway_takes_the_batch_key)
+{
+    char cfg[4096], path[700], in[700], out[700], *err = NULL;
+    snprintf(cfg, sizeof cfg,
+             "server { workers = 1 }\n" CFG_BODY
+             "key { id = \"nightly\", key_env = \"SY_BATCH_TEST_KEY\", team = \"ops\", priority = \"low\",\n"
+             "      limits = { rpm = 1000 } }\n",
+             g_env.mock.port);
+    sy_it_write_file(g_env.dir, "keyed.lua", cfg, path, sizeof path);
+    path_in(in, sizeof in, "url.jsonl");
+    path_in(out, sizeof out, "keyed.out.jsonl");
+    char *env[] = {"SY_BATCH_TEST_KEY=sk-batch-keyed-77", NULL};
+    const char *args[] = {"--config", path, "--key-env", "SY_BATCH_TEST_KEY", "--priority", "high",
+                          in, out, NULL};
+    CHECK(batch_run(&err, env, args) == 0);
+    CHECK_CONTAINS(err, "3 of 3 done (3 ok, 0 failed)");
+    CHECK(err && !strstr(err, "sk-batch-keyed-77"));
+    free(err);
+    path_in(out, sizeof out, "keyed2.out.jsonl");
+    const char *args2[] = {"--config", path, in, out, NULL};
+    CHECK(batch_run(&err, env, args2) == 1); /* complete, every request failed */
+    free(err);
+    int complete = 0, n = 0;
+    cJSON *arr = read_output("keyed2.out.jsonl", &complete);
+    CHECK(complete && cJSON_GetArraySize(arr) == 3);
+    const cJSON *l = by_id(arr, "u1", &n);
+    CHECK(sy_json_num(l, "response.status_code", 0) == 401);
+    CHECK_STR(sy_json_str(l, "response.body.error.code"), "missing_api_key");
+    cJSON_Delete(arr);
+}
+
 /* 429/503 from the gateway: tried again (--retries more times), then recorded with the last
  * status. A timeout and a lost connection are error lines with response null. */
 TEST(retries_timeouts_and_lost_connections)
@@ -829,6 +862,7 @@ int main(int argc, char **argv)
     RUN_SEL(a_foreign_output_is_refused);
     RUN_SEL(url_mode_goes_through_a_running_gateway);
     RUN_SEL(the_key_goes_in_the_authorization_header);
+    RUN_SEL(a_keyed_gateway_takes_the_batch_key);
     RUN_SEL(retries_timeouts_and_lost_connections);
     RUN_SEL(outputs_that_are_not_files);
     RUN_SEL(bad_invocations);
