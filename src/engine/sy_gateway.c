@@ -116,6 +116,7 @@ typedef struct sy_call {
     int lim_wait;                /* waiting for Redis to admit it */
     int lim_gone;                /* ... and the client left meanwhile */
     long lim_prompt;             /* prompt tokens counted for the reservation */
+    int lim_prompt_exact;        /* ... by the tokenizer (else a byte bound) */
     size_t out_bytes;            /* stream: answer text sent (usage estimate for a cut stream) */
     double queue_ms;             /* how long its attempts waited for model slots */
     int queued_once;             /* an attempt of it waited in a queue */
@@ -523,7 +524,7 @@ static void add_ratelimit_headers(sy_call *c)
         if (lim <= 0 || rem < 0) continue;
         snprintf(v, sizeof v, "%ld", lim);
         sy_http_add_header(c->req, names[i][0], v);
-        snprintf(v, sizeof v, "%.0f", rem);
+        snprintf(v, sizeof v, "%ld", (long)rem);
         sy_http_add_header(c->req, names[i][1], v);
         sy_http_add_header(c->req, i ? "x-ratelimit-reset-tokens" : "x-ratelimit-reset-requests", reset);
     }
@@ -2029,10 +2030,14 @@ static int permitted_models(sy_call *c)
 /* What the request reserves: prompt tokens (the first model's tokenizer) + its output bound,
  * and the most it can cost (one model's price for a chain, every model's for a cascade or a
  * hedge, which may pay for several). */
-static void reservation_size(sy_call *c, long *tokens, double *usd)
+static void reservation_size(sy_call *c, int exact, long *tokens, double *usd)
 {
     const sy_model *m0 = c->dec.models[0];
-    long prompt = sy_tokens_request(&c->chat, m0->tok_kind);
+    /* exact: counted with the tokenizer; else the cheap upper bound (bytes), tried first:
+     * when it fits, counting is skipped and the settlement makes it exact anyway */
+    long prompt = exact ? sy_tokens_request(&c->chat, m0->tok_kind) : sy_tokens_request_bound(&c->chat);
+    if (prompt == LONG_MAX) prompt = sy_tokens_request(&c->chat, m0->tok_kind), exact = 1;
+    c->lim_prompt_exact = exact;
     long mt = sy_chat_max_tokens(&c->chat), out = 0;
     double worst = 0, sum = 0;
     for (int i = 0; i < c->dec.n; i++) {
@@ -2086,8 +2091,10 @@ static void call_usage(const sy_call *c, double *tokens, double *usd_out)
     double usd = c->cost_usd;
     if (tok <= 0 && c->committed && c->answered) {
         double out = (double)((c->out_bytes + 3) / 4);
-        tok = (double)c->lim_prompt + out;
-        usd = ((double)c->lim_prompt * c->answered->price_in + out * c->answered->price_out) / 1000.0;
+        double prompt = c->lim_prompt_exact ? (double)c->lim_prompt
+                        : (double)sy_tokens_request(&c->chat, c->answered->tok_kind);
+        tok = prompt + out;
+        usd = (prompt * c->answered->price_in + out * c->answered->price_out) / 1000.0;
     }
     *tokens = tok;
     *usd_out = usd;
@@ -2437,8 +2444,17 @@ static void chat_completions(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
         long tokens;
         double usd;
         sy_lim_verdict v;
-        reservation_size(c, &tokens, &usd);
-        int pend = sy_limits_admit(w->eng, w, c->key, tokens, usd, &c->lim, &v, on_limits_admitted, c);
+        /* in the process: the byte bound first, counted exactly only when the bound does not
+         * fit (near a limit); with Redis the round trip costs more than counting */
+        int exact = w->redis != NULL;
+        reservation_size(c, exact, &tokens, &usd);
+        int pend = sy_limits_admit(w->eng, w, c->key, tokens, usd, exact, &c->lim, &v,
+                                   on_limits_admitted, c);
+        if (!pend && !v.ok && !c->lim_prompt_exact && v.sized) {
+            reservation_size(c, 1, &tokens, &usd);
+            pend = sy_limits_admit(w->eng, w, c->key, tokens, usd, 1, &c->lim, &v,
+                                   on_limits_admitted, c);
+        }
         if (pend) {
             c->lim_wait = 1;
             return;

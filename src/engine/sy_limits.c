@@ -185,7 +185,7 @@ static void refuse(sy_lim_verdict *v, const sy_key_cfg *key, int scope, int lim,
 }
 
 static void admit_local(sy_limiter *l, const sy_key_cfg *key, sy_lim_res *res,
-                        const windows *w, sy_lim_verdict *v)
+                        const windows *w, int final, sy_lim_verdict *v)
 {
     const sy_limits *lims[2] = {&key->limits, key->team_cfg ? &key->team_cfg->limits : NULL};
     entry *es[2] = {NULL, NULL};
@@ -199,8 +199,8 @@ static void admit_local(sy_limiter *l, const sy_key_cfg *key, sy_lim_res *res,
         for (int i = 0; i < SY_LIM_N; i++) {
             double lim = limit_of(lims[s], i);
             if (lim > 0 && (double)es[s]->v[i] + need[i] > lim) {
-                sy_lim_stats *st = &l->stats;
-                atomic_fetch_add(&st->rejected[s][i], 1);
+                v->sized = i != SY_LIM_RPM;
+                if (final || !v->sized) atomic_fetch_add(&l->stats.rejected[s][i], 1);
                 refuse(v, key, s, i, (double)es[s]->v[i], lim, res->tokens, res->usd_micro, w);
                 pthread_mutex_unlock(&l->lock);
                 return;
@@ -339,7 +339,8 @@ static void on_reserved(struct redisReply *r, void *ud)
 }
 
 int sy_limits_admit(sy_engine *eng, sy_worker *w, const sy_key_cfg *key, long tokens,
-                    double usd, sy_lim_res *res, sy_lim_verdict *v, sy_lim_cb cb, void *ud)
+                    double usd, int final, sy_lim_res *res, sy_lim_verdict *v, sy_lim_cb cb,
+                    void *ud)
 {
     memset(res, 0, sizeof *res);
     memset(v, 0, sizeof *v);
@@ -354,7 +355,7 @@ int sy_limits_admit(sy_engine *eng, sy_worker *w, const sy_key_cfg *key, long to
     res->day = win.day;
     res->month = win.month;
     if (!eng->cfg->redis_url || !w) {
-        admit_local(eng->limiter, key, res, &win, v);
+        admit_local(eng->limiter, key, res, &win, final, v);
         return 0;
     }
     int nscopes = key->team_cfg && any(&key->team_cfg->limits) ? 2 : 1;
@@ -380,7 +381,7 @@ int sy_limits_admit(sy_engine *eng, sy_worker *w, const sy_key_cfg *key, long to
     for (int i = 0; i < na; i++) args[i] = abuf[i];
     pending *p = calloc(1, sizeof *p);
     if (!p) {
-        admit_local(eng->limiter, key, res, &win, v);
+        admit_local(eng->limiter, key, res, &win, final, v);
         return 0;
     }
     p->eng = eng;

@@ -48,6 +48,7 @@ typedef struct sy_lim_verdict {
     int status;              /* 429 or 503 when !ok */
     const char *code;        /* "rate_limit_exceeded", "insufficient_quota", "limits_unavailable" */
     int retry_after_s;       /* 0: none */
+    int sized;               /* refused by a limit the request's size counts in (tpm, USD) */
     char message[400];
 } sy_lim_verdict;
 
@@ -61,10 +62,12 @@ sy_lim_stats *sy_limiter_stats(sy_limiter *l);
 int sy_limits_apply(const sy_key_cfg *key);
 
 /* Reserves for one request. Returns 0 when decided now (*v filled, cb not called), 1 when
- * the answer comes later through cb (Redis). res is filled for the settlement. */
+ * the answer comes later through cb (Redis). res is filled for the settlement. final = 0:
+ * tokens and usd are upper bounds the caller will replace by exact figures if refused for
+ * them (v->sized), so such a refusal is not counted in the metrics. */
 int sy_limits_admit(struct sy_engine *eng, struct sy_worker *w, const sy_key_cfg *key,
-                    long tokens, double usd, sy_lim_res *res, sy_lim_verdict *v, sy_lim_cb cb,
-                    void *ud);
+                    long tokens, double usd, int final, sy_lim_res *res, sy_lim_verdict *v,
+                    sy_lim_cb cb, void *ud);
 
 /* Settles a reservation with what the request used (tokens in + out, USD). */
 void sy_limits_settle(struct sy_engine *eng, struct sy_worker *w, sy_lim_res *res,
