@@ -1,6 +1,8 @@
 /* sy_json.c — one-pass JSON validation and top-level member spans (see sy_json.h). */
 #include "core/sy_json.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -455,4 +457,22 @@ double sy_json_number(const char *text, size_t off, size_t len)
     memcpy(tmp, text + off, len);
     tmp[len] = '\0';
     return strtod(tmp, NULL);
+}
+
+void sy_cjson_append_str(cJSON *obj, const char *key, const cJSON *piece)
+{
+    if (!cJSON_IsString(piece)) return;
+    cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(cur)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+        cJSON_AddStringToObject(obj, key, piece->valuestring);
+        return;
+    }
+    size_t a = strlen(cur->valuestring), b = strlen(piece->valuestring);
+    char *joined = malloc(a + b + 1);
+    if (!joined) return;
+    memcpy(joined, cur->valuestring, a);
+    memcpy(joined + a, piece->valuestring, b + 1);
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(joined));
+    free(joined);
 }

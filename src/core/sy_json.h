@@ -53,4 +53,9 @@ int sy_json_string_eq(const char *text, const sy_json_member *m, const char *s);
 /* The value of a number span. */
 double sy_json_number(const char *text, size_t off, size_t len);
 
+struct cJSON;
+/* obj[key] += piece (a string item; anything else is ignored): the pieces of a streamed
+ * string put back together. */
+void sy_cjson_append_str(struct cJSON *obj, const char *key, const struct cJSON *piece);
+
 #endif

@@ -291,20 +291,6 @@ void sy_adm_counts(sy_admit *a, int slot, int *inflight, int *queued)
     *queued = q ? atomic_load_explicit(&q->g_queued, memory_order_relaxed) : 0;
 }
 
-static void label(sy_buf *b, const char *s)
-{
-    sy_buf_puts(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') sy_buf_append(b, "\\", 1);
-        if (*s == '\n') {
-            sy_buf_puts(b, "\\n");
-            continue;
-        }
-        sy_buf_append(b, s, 1);
-    }
-    sy_buf_puts(b, "\"");
-}
-
 void sy_adm_metrics(sy_admit *a, const char *const *ids, int nslots, sy_buf *b)
 {
     if (!a) return;
@@ -314,14 +300,14 @@ void sy_adm_metrics(sy_admit *a, const char *const *ids, int nslots, sy_buf *b)
                    "with a concurrency limit.\n# TYPE switchyard_model_queue_depth gauge\n");
     for (int s = 0; s < nslots; s++) {
         sy_buf_puts(b, "switchyard_model_queue_depth{model=");
-        label(b, ids[s]);
+        sy_met_label(b, ids[s]);
         sy_buf_printf(b, "} %d\n", atomic_load_explicit(&a->q[s].g_queued, memory_order_relaxed));
     }
     sy_buf_puts(b, "# HELP switchyard_model_admitted_inflight Slots of a model's concurrency "
                    "limit held now.\n# TYPE switchyard_model_admitted_inflight gauge\n");
     for (int s = 0; s < nslots; s++) {
         sy_buf_puts(b, "switchyard_model_admitted_inflight{model=");
-        label(b, ids[s]);
+        sy_met_label(b, ids[s]);
         sy_buf_printf(b, "} %d\n", atomic_load_explicit(&a->q[s].g_inflight, memory_order_relaxed));
     }
     sy_buf_puts(b, "# HELP switchyard_admission_rejections_total Attempts that left a model's "
@@ -332,7 +318,7 @@ void sy_adm_metrics(sy_admit *a, const char *const *ids, int nslots, sy_buf *b)
             uint64_t v = atomic_load_explicit(&a->q[s].rejects[r], memory_order_relaxed);
             if (!v) continue;
             sy_buf_puts(b, "switchyard_admission_rejections_total{model=");
-            label(b, ids[s]);
+            sy_met_label(b, ids[s]);
             sy_buf_printf(b, ",reason=\"%s\"} %llu\n", reasons[r], (unsigned long long)v);
         }
     const char *name = "switchyard_queue_wait_seconds";
@@ -345,18 +331,18 @@ void sy_adm_metrics(sy_admit *a, const char *const *ids, int nslots, sy_buf *b)
         for (int i = 0; i <= SY_MET_BUCKETS; i++) {
             cum += atomic_load_explicit(&((sy_hist *)h)->b[i], memory_order_relaxed);
             sy_buf_printf(b, "%s_bucket{model=", name);
-            label(b, ids[s]);
+            sy_met_label(b, ids[s]);
             if (i < SY_MET_BUCKETS)
                 sy_buf_printf(b, ",le=\"%g\"} %llu\n", SY_MET_BOUNDS_MS[i] / 1000.0, (unsigned long long)cum);
             else
                 sy_buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
         sy_buf_printf(b, "%s_sum{model=", name);
-        label(b, ids[s]);
+        sy_met_label(b, ids[s]);
         sy_buf_printf(b, "} %.6f\n%s_count{model=",
                       (double)atomic_load_explicit(&((sy_hist *)h)->sum_milli, memory_order_relaxed) / 1e6,
                       name);
-        label(b, ids[s]);
+        sy_met_label(b, ids[s]);
         sy_buf_printf(b, "} %llu\n", (unsigned long long)atomic_load_explicit(&((sy_hist *)h)->count,
                                                                               memory_order_relaxed));
     }

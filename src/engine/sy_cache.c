@@ -2,6 +2,7 @@
  * store implementation (a hash table over SHA-256 keys, one recency list per route
  * partition), the normalised-request key, and stored answers replayed as streams. */
 #include "engine/sy_cache.h"
+#include "core/sy_json.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -633,25 +634,6 @@ cJSON *sy_cache_replay_chunks(const char *json, size_t len, int include_usage)
     return out;
 }
 
-/* Appends piece (a string item) to obj[key]. */
-static void append_to(cJSON *obj, const char *key, const cJSON *piece)
-{
-    if (!cJSON_IsString(piece)) return;
-    cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsString(cur)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-        cJSON_AddStringToObject(obj, key, piece->valuestring);
-        return;
-    }
-    size_t a = strlen(cur->valuestring), b = strlen(piece->valuestring);
-    char *joined = malloc(a + b + 1);
-    if (!joined) return;
-    memcpy(joined, cur->valuestring, a);
-    memcpy(joined + a, piece->valuestring, b + 1);
-    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(joined));
-    free(joined);
-}
-
 #define MAX_CHOICES 16
 
 char *sy_cache_assemble(const cJSON *chunks, double prompt_in, double completion_out, size_t *len)
@@ -678,8 +660,8 @@ char *sy_cache_assemble(const cJSON *chunks, double prompt_in, double completion
             const cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
             if (cJSON_IsString(fr)) finish[i] = fr->valuestring;
             const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
-            append_to(msgs[i], "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
-            append_to(msgs[i], "refusal", cJSON_GetObjectItemCaseSensitive(delta, "refusal"));
+            sy_cjson_append_str(msgs[i], "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
+            sy_cjson_append_str(msgs[i], "refusal", cJSON_GetObjectItemCaseSensitive(delta, "refusal"));
             const cJSON *tc;
             cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
             {
@@ -695,11 +677,11 @@ char *sy_cache_assemble(const cJSON *chunks, double prompt_in, double completion
                     cJSON_AddItemToArray(calls, n);
                 }
                 cJSON *call = cJSON_GetArrayItem(calls, k);
-                append_to(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
+                sy_cjson_append_str(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
                 const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
                 cJSON *cfn = cJSON_GetObjectItemCaseSensitive(call, "function");
-                append_to(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
-                append_to(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+                sy_cjson_append_str(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
+                sy_cjson_append_str(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
             }
         }
     }

@@ -66,6 +66,8 @@ void sy_met_request(sy_metrics *m, const char *route, int model_slot, int status
 void sy_met_fallback(sy_metrics *m, int outcome);
 struct sy_engine;
 void sy_metrics_render(struct sy_engine *eng, sy_buf *out);
+/* A Prometheus label value: quoted, with ", \ and newlines escaped. */
+void sy_met_label(sy_buf *b, const char *s);
 
 typedef struct sy_worker {
     struct sy_engine *eng;

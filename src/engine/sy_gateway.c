@@ -990,24 +990,6 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
 
 /* ============================================================ held (enforced) streams */
 
-static void append_str(cJSON *obj, const char *key, const cJSON *piece)
-{
-    if (!cJSON_IsString(piece)) return;
-    cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsString(cur)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-        cJSON_AddStringToObject(obj, key, piece->valuestring);
-        return;
-    }
-    size_t a = strlen(cur->valuestring), b = strlen(piece->valuestring);
-    char *joined = malloc(a + b + 1);
-    if (!joined) return;
-    memcpy(joined, cur->valuestring, a);
-    memcpy(joined + a, piece->valuestring, b + 1);
-    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(joined));
-    free(joined);
-}
-
 /* The message the held chunks add up to: content and tool calls (by index) joined. */
 static cJSON *held_message(const cJSON *held)
 {
@@ -1018,7 +1000,7 @@ static cJSON *held_message(const cJSON *held)
     {
         const cJSON *delta = jpath(chunk, "choices", 0, "delta");
         if (!delta) continue;
-        append_str(msg, "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
+        sy_cjson_append_str(msg, "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
         const cJSON *tc, *dcalls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
         cJSON_ArrayForEach(tc, dcalls)
         {
@@ -1032,11 +1014,11 @@ static cJSON *held_message(const cJSON *held)
                 cJSON_AddItemToArray(calls, n);
             }
             cJSON *call = cJSON_GetArrayItem(calls, i);
-            append_str(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
+            sy_cjson_append_str(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
             const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
             cJSON *cfn = cJSON_GetObjectItemCaseSensitive(call, "function");
-            append_str(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
-            append_str(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+            sy_cjson_append_str(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
+            sy_cjson_append_str(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
         }
     }
     return msg;

@@ -509,9 +509,9 @@ void sy_limits_render(sy_limiter *l, sy_buf *b)
                     sy_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", help[k][0], help[k][1],
                                   help[k][0]);
                 sy_buf_printf(b, "%s{key=", help[k][0]);
-                sy_buf_json_str(b, e->name + 2);
+                sy_met_label(b, e->name + 2);
                 sy_buf_puts(b, ",team=");
-                sy_buf_json_str(b, e->team);
+                sy_met_label(b, e->team);
                 if (k == 2)
                     sy_buf_printf(b, "} %.9f\n", (double)e->usd_nano / 1e9);
                 else

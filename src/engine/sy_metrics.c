@@ -100,7 +100,7 @@ void sy_met_fallback(sy_metrics *m, int outcome)
 
 /* ============================================================ exposition */
 
-static void label_str(sy_buf *b, const char *s)
+void sy_met_label(sy_buf *b, const char *s)
 {
     sy_buf_puts(b, "\"");
     for (; *s; s++) {
@@ -128,7 +128,7 @@ static void hist_out(sy_buf *b, const char *name, const char *label, const char 
         sy_buf_printf(b, "%s_bucket{", name);
         if (label) {
             sy_buf_printf(b, "%s=", label);
-            label_str(b, value);
+            sy_met_label(b, value);
             sy_buf_puts(b, ",");
         }
         if (i < SY_MET_BUCKETS)
@@ -144,13 +144,13 @@ static void hist_out(sy_buf *b, const char *name, const char *label, const char 
     sy_buf_printf(b, "%s_sum%s", name, pre);
     if (label) {
         sy_buf_printf(b, "%s=", label);
-        label_str(b, value);
+        sy_met_label(b, value);
         sy_buf_puts(b, "}");
     }
     sy_buf_printf(b, " %.6f\n%s_count%s", (double)sum / 1000.0 * scale, name, pre);
     if (label) {
         sy_buf_printf(b, "%s=", label);
-        label_str(b, value);
+        sy_met_label(b, value);
         sy_buf_puts(b, "}");
     }
     sy_buf_printf(b, " %llu\n", (unsigned long long)count);
@@ -192,9 +192,9 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                         total += GET(((sy_req_met *)f)->n);
                 }
             sy_buf_puts(b, "switchyard_requests_total{route=");
-            label_str(b, e->route);
+            sy_met_label(b, e->route);
             sy_buf_puts(b, ",model=");
-            label_str(b, model_name(eng, e->model));
+            sy_met_label(b, model_name(eng, e->model));
             sy_buf_printf(b, ",status=\"%d\"} %llu\n", e->status, (unsigned long long)total);
         }
 
@@ -218,7 +218,7 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
             for (int w = 0; w < n; w++) t += GET(ws[w]->models[s].attempts[o]);
             if (!t) continue;
             sy_buf_puts(b, "switchyard_attempts_total{model=");
-            label_str(b, eng->live[s].id);
+            sy_met_label(b, eng->live[s].id);
             sy_buf_printf(b, ",outcome=\"%s\"} %llu\n", sy_outcome_name(o), (unsigned long long)t);
         }
     static const struct {
@@ -246,7 +246,7 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
             for (int w = 0; w < n; w++)
                 t += GET(*(_Atomic uint64_t *)((char *)&ws[w]->models[s] + per_model[k].off));
             sy_buf_printf(b, "%s{model=", per_model[k].name);
-            label_str(b, eng->live[s].id);
+            sy_met_label(b, eng->live[s].id);
             if (per_model[k].scale == 1)
                 sy_buf_printf(b, "} %llu\n", (unsigned long long)t);
             else
@@ -269,7 +269,7 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                    "2 half-open.\n# TYPE switchyard_breaker_state gauge\n");
     for (int s = 0; s < nl; s++) {
         sy_buf_puts(b, "switchyard_breaker_state{model=");
-        label_str(b, eng->live[s].id);
+        sy_met_label(b, eng->live[s].id);
         sy_buf_printf(b, "} %d\n", atomic_load(&eng->live[s].br_state));
     }
 
