@@ -2651,6 +2651,17 @@ static int key_may_use(const sy_key_cfg *k, const sy_config *cfg, const char *id
     return sy_key_allows_route(k, id);
 }
 
+/* Answers 200 with item as JSON text (500 when out of memory). */
+static void respond_json_item(sy_http_req *req, const cJSON *item)
+{
+    char *out = item ? cJSON_PrintUnformatted(item) : NULL;
+    if (out)
+        sy_http_respond(req, 200, "application/json", out, strlen(out));
+    else
+        respond_error(req, 500, "out of memory", NULL, NULL);
+    free(out);
+}
+
 /* GET /v1/models: everything, or for a key with routes or models lists only what it may use. */
 static void models_list(sy_worker *w, sy_http_req *req)
 {
@@ -2666,12 +2677,7 @@ static void models_list(sy_worker *w, sy_http_req *req)
             cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, i), "id"));
         if (!mid || !key_may_use(k, w->cfg, mid)) cJSON_DeleteItemFromArray(data, i);
     }
-    char *out = list ? cJSON_PrintUnformatted(list) : NULL;
-    if (out)
-        sy_http_respond(req, 200, "application/json", out, strlen(out));
-    else
-        respond_error(req, 500, "out of memory", NULL, NULL);
-    free(out);
+    respond_json_item(req, list);
     cJSON_Delete(list);
 }
 
@@ -2683,12 +2689,7 @@ static void model_one(sy_worker *w, sy_http_req *req, const char *id)
     {
         const char *mid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
         if (mid && strcmp(mid, id) == 0 && key_may_use(w->req_key, w->cfg, mid)) {
-            char *out = cJSON_PrintUnformatted(m);
-            if (out)
-                sy_http_respond(req, 200, "application/json", out, strlen(out));
-            else
-                respond_error(req, 500, "out of memory", NULL, NULL);
-            free(out);
+            respond_json_item(req, m);
             cJSON_Delete(list);
             return;
         }
