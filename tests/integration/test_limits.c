@@ -587,6 +587,24 @@ TEST(two_gateways_share_one_limit_through_redis)
         limited += st == 429;
     }
     CHECK(ok == 10 && limited == 4);
+    /* a reload cannot move the limits to another Redis: refused, the old config stays */
+    {
+        char cfg[1024], path[700];
+        snprintf(cfg, sizeof cfg, RCFG, g_redis_port + 1, "open");
+        sy_it_write_file(dir, "a.lua", cfg, path, sizeof path);
+        kill(a.proc.pid, SIGHUP);
+        char *log = NULL;
+        for (int i = 0; i < 50; i++, sy_it_sleep_ms(100)) {
+            free(log);
+            log = sy_it_read_file(a.stderr_path, NULL);
+            if (log && strstr(log, "server.redis: changed")) break;
+        }
+        CHECK_CONTAINS(log, "server.redis: changed");
+        free(log);
+        /* still connected to the same Redis (nothing listens on the other port) */
+        CHECK(metric(a.base, "switchyard_redis_up") == 2);
+        CHECK(metric(a.base, "switchyard_reload_failures_total") == 1);
+    }
     sy_gw_stop(&a);
     sy_gw_stop(&b);
     sy_proc_stop(&g_redis, 2000);
