@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/sy_redis.h"
 #include "registry/sy_config.h"
 #include "tokens/sy_tokens.h"
 #include "sy_test.h"
@@ -311,6 +312,39 @@ TEST(listen_addresses)
     CHECK(sy_parse_listen("x:", &host, &port) == SY_EINVAL);
 }
 
+TEST(redis_urls)
+{
+    char *host, *pw, err[128];
+    int port, db;
+    CHECK(sy_redis_parse_url("redis://127.0.0.1", &host, &port, &pw, &db, err, sizeof err) == 0);
+    CHECK_STR(host, "127.0.0.1");
+    CHECK(port == 6379 && db == 0 && pw == NULL);
+    free(host);
+    CHECK(sy_redis_parse_url("redis://:s3cret@cache.local:6380/4", &host, &port, &pw, &db, err,
+                             sizeof err) == 0);
+    CHECK_STR(host, "cache.local");
+    CHECK_STR(pw, "s3cret");
+    CHECK(port == 6380 && db == 4);
+    free(host);
+    free(pw);
+    CHECK(sy_redis_parse_url("redis://user:pw@h:1/", &host, &port, &pw, &db, err, sizeof err) == 0);
+    CHECK_STR(pw, "pw");
+    CHECK(port == 1 && db == 0);
+    free(host);
+    free(pw);
+    static const struct { const char *url, *why; } bad[] = {
+        {"rediss://h", "redis:// URL"}, {"redis://", "no host"},      {"redis://:6379", "no host"},
+        {"redis://h:0", "bad port"},   {"redis://h:99999", "bad port"}, {"redis://h:x", "bad port"},
+        {"redis://h/x", "database"},   {"redis://h/-1", "database"},  {"http://h", "redis:// URL"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        host = pw = (char *)"untouched";
+        CHECK(sy_redis_parse_url(bad[i].url, &host, &port, &pw, &db, err, sizeof err) == -1);
+        CHECK(host == NULL && pw == NULL);
+        CHECK_CONTAINS(err, bad[i].why);
+    }
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-config-XXXXXX");
@@ -321,6 +355,7 @@ int main(void)
     RUN(listen_addresses);
     RUN(anthropic_providers);
     RUN(model_concurrency_and_queues);
+    RUN(redis_urls);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
