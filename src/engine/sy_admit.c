@@ -350,26 +350,13 @@ void sy_adm_metrics(sy_admit *a, const char *const *ids, int nslots, sy_buf *b)
 
 /* ============================================================ priority */
 
-int sy_adm_parse_priority(const char *s)
-{
-    if (!s) return -1;
-    while (*s == ' ' || *s == '\t') s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
-    if (n == 1 && s[0] >= '0' && s[0] <= '9') return s[0] - '0';
-    if (n == 3 && strncasecmp(s, "low", 3) == 0) return SY_PRIO_LOW;
-    if (n == 6 && strncasecmp(s, "normal", 6) == 0) return SY_PRIO_NORMAL;
-    if (n == 4 && strncasecmp(s, "high", 4) == 0) return SY_PRIO_HIGH;
-    return -1;
-}
-
 int sy_adm_request_priority(const char *header, const struct sy_key_cfg *key, int *prio,
                             char *err, size_t errlen)
 {
     int base = key ? key->priority : SY_PRIO_NORMAL;
     *prio = base;
     if (!header) return 0;
-    int v = sy_adm_parse_priority(header);
+    int v = sy_parse_priority(header);
     if (v < 0) {
         snprintf(err, errlen, "x-switchyard-priority must be 0 to 9 (9 is served first) or low, "
                               "normal, high");

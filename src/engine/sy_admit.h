@@ -86,7 +86,5 @@ void sy_adm_metrics(sy_admit *a, const char *const *ids, int nslots, sy_buf *out
  * may lower the key's priority but never raise it. 0, or -1 with the 400 message in err. */
 int sy_adm_request_priority(const char *header, const struct sy_key_cfg *key, int *prio,
                             char *err, size_t errlen);
-/* "0".."9", "low", "normal", "high" (any case) → 0..9, else -1. */
-int sy_adm_parse_priority(const char *s);
 
 #endif

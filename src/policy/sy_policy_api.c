@@ -972,11 +972,7 @@ static int read_constraints(sy_policy_vm *vm, int idx, sy_decision *out, char *e
             lua_Number v = lua_tonumber(L, -1);
             if (v >= 0 && v <= SY_PRIO_MAX && v == (lua_Number)(int)v) p = (int)v;
         } else if (lua_type(L, -1) == LUA_TSTRING) {
-            const char *v = lua_tostring(L, -1);
-            p = strcmp(v, "low") == 0      ? SY_PRIO_LOW
-                : strcmp(v, "normal") == 0 ? SY_PRIO_NORMAL
-                : strcmp(v, "high") == 0   ? SY_PRIO_HIGH
-                                           : -1;
+            p = sy_parse_priority(lua_tostring(L, -1));
         }
         if (p < 0) {
             snprintf(err, errlen, "decision: priority must be a whole number from 0 to 9 or "

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -982,10 +983,13 @@ static void each_team(loader *ld, decl *d, int i)
 int sy_parse_priority(const char *s)
 {
     if (!s) return -1;
-    if (strcmp(s, "low") == 0) return SY_PRIO_LOW;
-    if (strcmp(s, "normal") == 0) return SY_PRIO_NORMAL;
-    if (strcmp(s, "high") == 0) return SY_PRIO_HIGH;
-    if (s[0] >= '0' && s[0] <= '9' && s[1] == '\0') return s[0] - '0';
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n == 1 && s[0] >= '0' && s[0] <= '9') return s[0] - '0';
+    if (n == 3 && strncasecmp(s, "low", 3) == 0) return SY_PRIO_LOW;
+    if (n == 6 && strncasecmp(s, "normal", 6) == 0) return SY_PRIO_NORMAL;
+    if (n == 4 && strncasecmp(s, "high", 4) == 0) return SY_PRIO_HIGH;
     return -1;
 }
 

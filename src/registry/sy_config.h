@@ -259,7 +259,8 @@ const sy_key_cfg *sy_config_key(const sy_config *cfg, const unsigned char sha256
 /* Whether the key may use the route (or, for a direct request, the model) named name. */
 int sy_key_allows_route(const sy_key_cfg *k, const char *name);
 int sy_key_allows_model(const sy_key_cfg *k, const char *model_id);
-/* "low" / "normal" / "high" or "0".."9" → 0..9; -1 when neither. */
+/* "low" / "normal" / "high" (any case) or "0".."9", spaces around allowed → 0..9; -1 when
+ * neither. Used by key declarations, x-switchyard-priority and policies' decisions. */
 int sy_parse_priority(const char *s);
 /* Parses "host:port" ("[::1]:8080", ":8080"); returns 0 or SY_EINVAL. host is malloc'd. */
 int sy_parse_listen(const char *s, char **host, int *port);
