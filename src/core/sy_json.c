@@ -476,3 +476,30 @@ void sy_cjson_append_str(cJSON *obj, const char *key, const cJSON *piece)
     cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(joined));
     free(joined);
 }
+
+void sy_cjson_fold_delta(cJSON *msg, const cJSON *delta)
+{
+    sy_cjson_append_str(msg, "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
+    sy_cjson_append_str(msg, "refusal", cJSON_GetObjectItemCaseSensitive(delta, "refusal"));
+    const cJSON *tc;
+    cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
+    {
+        cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+        if (!calls) calls = cJSON_AddArrayToObject(msg, "tool_calls");
+        const cJSON *ix = cJSON_GetObjectItemCaseSensitive(tc, "index");
+        int k = cJSON_IsNumber(ix) ? ix->valueint : 0;
+        if (!calls || k < 0 || k > 127) continue;
+        while (cJSON_GetArraySize(calls) <= k) {
+            cJSON *n = cJSON_CreateObject();
+            cJSON_AddStringToObject(n, "type", "function");
+            cJSON_AddObjectToObject(n, "function");
+            cJSON_AddItemToArray(calls, n);
+        }
+        cJSON *call = cJSON_GetArrayItem(calls, k);
+        sy_cjson_append_str(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        cJSON *cfn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        sy_cjson_append_str(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
+        sy_cjson_append_str(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+    }
+}

@@ -57,5 +57,8 @@ struct cJSON;
 /* obj[key] += piece (a string item; anything else is ignored): the pieces of a streamed
  * string put back together. */
 void sy_cjson_append_str(struct cJSON *obj, const char *key, const struct cJSON *piece);
+/* Folds one stream delta (choices[i].delta) into msg, an assistant message being put back
+ * together: content, refusal and tool calls by their index (ids, names, arguments). */
+void sy_cjson_fold_delta(struct cJSON *msg, const struct cJSON *delta);
 
 #endif

@@ -659,30 +659,7 @@ char *sy_cache_assemble(const cJSON *chunks, double prompt_in, double completion
             }
             const cJSON *fr = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
             if (cJSON_IsString(fr)) finish[i] = fr->valuestring;
-            const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
-            sy_cjson_append_str(msgs[i], "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
-            sy_cjson_append_str(msgs[i], "refusal", cJSON_GetObjectItemCaseSensitive(delta, "refusal"));
-            const cJSON *tc;
-            cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
-            {
-                cJSON *calls = cJSON_GetObjectItemCaseSensitive(msgs[i], "tool_calls");
-                if (!calls) calls = cJSON_AddArrayToObject(msgs[i], "tool_calls");
-                const cJSON *tix = cJSON_GetObjectItemCaseSensitive(tc, "index");
-                int k = cJSON_IsNumber(tix) ? tix->valueint : 0;
-                if (k < 0 || k > 127) continue;
-                while (cJSON_GetArraySize(calls) <= k) {
-                    cJSON *n = cJSON_CreateObject();
-                    cJSON_AddStringToObject(n, "type", "function");
-                    cJSON_AddObjectToObject(n, "function");
-                    cJSON_AddItemToArray(calls, n);
-                }
-                cJSON *call = cJSON_GetArrayItem(calls, k);
-                sy_cjson_append_str(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
-                const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-                cJSON *cfn = cJSON_GetObjectItemCaseSensitive(call, "function");
-                sy_cjson_append_str(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
-                sy_cjson_append_str(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
-            }
+            sy_cjson_fold_delta(msgs[i], cJSON_GetObjectItemCaseSensitive(c, "delta"));
         }
     }
     char *out = NULL;

@@ -993,33 +993,13 @@ static void on_chunk(sy_attempt *a, cJSON *chunk)
 /* The message the held chunks add up to: content and tool calls (by index) joined. */
 static cJSON *held_message(const cJSON *held)
 {
-    cJSON *msg = cJSON_CreateObject(), *calls = NULL;
+    cJSON *msg = cJSON_CreateObject();
     const cJSON *chunk;
     cJSON_AddStringToObject(msg, "role", "assistant");
     cJSON_ArrayForEach(chunk, held)
     {
         const cJSON *delta = jpath(chunk, "choices", 0, "delta");
-        if (!delta) continue;
-        sy_cjson_append_str(msg, "content", cJSON_GetObjectItemCaseSensitive(delta, "content"));
-        const cJSON *tc, *dcalls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
-        cJSON_ArrayForEach(tc, dcalls)
-        {
-            if (!calls) calls = cJSON_AddArrayToObject(msg, "tool_calls");
-            const cJSON *ix = cJSON_GetObjectItemCaseSensitive(tc, "index");
-            int i = cJSON_IsNumber(ix) ? ix->valueint : 0;
-            if (i < 0 || i > 127) continue;
-            while (cJSON_GetArraySize(calls) <= i) {
-                cJSON *n = cJSON_CreateObject();
-                cJSON_AddObjectToObject(n, "function");
-                cJSON_AddItemToArray(calls, n);
-            }
-            cJSON *call = cJSON_GetArrayItem(calls, i);
-            sy_cjson_append_str(call, "id", cJSON_GetObjectItemCaseSensitive(tc, "id"));
-            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-            cJSON *cfn = cJSON_GetObjectItemCaseSensitive(call, "function");
-            sy_cjson_append_str(cfn, "name", cJSON_GetObjectItemCaseSensitive(fn, "name"));
-            sy_cjson_append_str(cfn, "arguments", cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
-        }
+        if (delta) sy_cjson_fold_delta(msg, delta);
     }
     return msg;
 }
