@@ -4,6 +4,7 @@
 #define SY_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int sy_t_pass, sy_t_fail;
@@ -55,6 +56,14 @@ static inline int sy_test_summary(void)
 {
     printf("%d passed, %d failed\n", sy_t_pass, sy_t_fail);
     return sy_t_fail ? 1 : 0;
+}
+
+/* A fresh directory "<$TMPDIR or /tmp>/sy-test-NAME-<random>" (mkdtemp) in out. 0 or -1. */
+static inline int sy_test_tmpdir(char *out, size_t cap, const char *name)
+{
+    const char *t = getenv("TMPDIR");
+    int n = snprintf(out, cap, "%s/sy-test-%s-XXXXXX", t && *t ? t : "/tmp", name);
+    return n > 0 && (size_t)n < cap && mkdtemp(out) ? 0 : -1;
 }
 
 #endif

@@ -412,8 +412,7 @@ TEST(a_policy_cache_key_must_be_a_function)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-cache-XXXXXX");
-    if (!mkdtemp(g_dir)) return 1;
+    if (sy_test_tmpdir(g_dir, sizeof g_dir, "cache") != 0) return 1;
     RUN(key_ignores_order_whitespace_and_number_spelling);
     RUN(key_ignores_fields_that_do_not_change_the_answer);
     RUN(key_changes_with_everything_that_changes_the_answer);

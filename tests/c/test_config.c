@@ -347,8 +347,7 @@ TEST(redis_urls)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-config-XXXXXX");
-    if (!mkdtemp(g_dir)) return 2;
+    if (sy_test_tmpdir(g_dir, sizeof g_dir, "config") != 0) return 2;
     RUN(loads_every_field);
     RUN(reports_every_problem_with_file_line_and_key);
     RUN(lua_errors_in_the_config_keep_their_line);

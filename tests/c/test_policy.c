@@ -452,8 +452,7 @@ TEST(route_options_override_the_policy_per_route)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/sy-test-policy-XXXXXX");
-    if (!mkdtemp(g_dir)) return 2;
+    if (sy_test_tmpdir(g_dir, sizeof g_dir, "policy") != 0) return 2;
     sy_log_set_level(SY_LOG_ERROR);
     RUN(decisions_and_request_view);
     RUN(failures_use_the_default_model);

@@ -293,6 +293,27 @@ void sy_it_rmtree(const char *dir)
     rmdir(dir);
 }
 
+int sy_it_redis_start(sy_proc *p, const char *bin, int port)
+{
+    char portarg[16];
+    snprintf(portarg, sizeof portarg, "%d", port);
+    char *argv[] = {(char *)bin, "--port", portarg, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--protected-mode", "no", NULL};
+    memset(p, 0, sizeof *p);
+    if (sy_proc_spawn(p, argv, NULL, 0, "/dev/null") != 0) return -1;
+    for (int i = 0; i < 100; i++) { /* until it accepts connections */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        if (fd >= 0) close(fd);
+        if (ok) return 0;
+        sy_it_sleep_ms(50);
+    }
+    sy_proc_stop(p, 1000);
+    return -1;
+}
+
 int sy_it_free_port(void)
 {
     struct sockaddr_in sa;

@@ -63,6 +63,9 @@ char *sy_it_read_file(const char *path, size_t *len);
 void sy_it_rmtree(const char *dir);
 /* A loopback port that was free a moment ago (bind 127.0.0.1:0, read, close). -1 on error. */
 int sy_it_free_port(void);
+/* Starts `bin --port PORT` as a throw-away redis-server on 127.0.0.1 (no persistence) and
+ * waits up to 5 s until it accepts connections. 0, or -1 (p stopped again). */
+int sy_it_redis_start(sy_proc *p, const char *bin, int port);
 
 /* ==== the mock upstream and the gateway ================================================ */
 

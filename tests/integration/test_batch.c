@@ -357,6 +357,57 @@ TEST(skip_invalid_records_the_bad_lines)
     free(err);
 }
 
+/* Starts a batch of n slow requests (400 ms each) at concurrency 4 in the background, with
+ * extra options; in, out and errp get the paths of NAME.jsonl, NAME.out.jsonl, NAME.err. */
+static void batch_spawn_slow(sy_proc *p, const char *name, int n, const char *const extra[],
+                             char *in, char *out, char *errp)
+{
+    char f[64];
+    snprintf(f, sizeof f, "%s.jsonl", name);
+    write_input(f, n, "s", model_slow);
+    path_in(in, 700, f);
+    snprintf(f, sizeof f, "%s.out.jsonl", name);
+    path_in(out, 700, f);
+    snprintf(f, sizeof f, "%s.err", name);
+    path_in(errp, 700, f);
+    sy_mock_reset(&g_env.mock);
+    char *argv[40];
+    int k = 0;
+    const char *head[] = {g_bin, "batch", "--config", g_cfg, "--concurrency", "4"};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) argv[k++] = (char *)head[i];
+    for (int i = 0; extra && extra[i] && k < 36; i++) argv[k++] = (char *)extra[i];
+    argv[k++] = in;
+    argv[k++] = out;
+    argv[k] = NULL;
+    CHECK(sy_proc_spawn(p, argv, NULL, 0, errp) == 0);
+}
+
+/* Waits for the batch to exit (10 s), checks its exit code; its stderr (malloc'd), which
+ * must hold no sanitizer report. */
+static char *batch_reap(sy_proc *p, const char *errp, int code)
+{
+    CHECK(sy_proc_wait(p, 10000));
+    CHECK(sy_proc_exit_code(p) == code);
+    sy_proc_stop(p, 100);
+    char *err = sy_it_read_file(errp, NULL);
+    CHECK(!sy_it_sanitizer_report(err));
+    return err;
+}
+
+/* How many of custom_ids s0 .. s(n-1) the output holds exactly once. */
+static int ids_once(const cJSON *arr, int n)
+{
+    int once = 0;
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        int c = 0;
+        snprintf(id, sizeof id, "s%d", i);
+        by_id(arr, id, &c);
+        once += c == 1;
+    }
+    return once;
+}
+
 /* SIGINT mid-run: requests in flight finish and are written, nothing new is sent, exit 130
  * with a resume hint; a partial last line (a crash mid-write) is cut off; the second run sends
  * only the rest and says how many it skipped; together each custom_id exactly once, and the
@@ -364,25 +415,14 @@ TEST(skip_invalid_records_the_bad_lines)
 TEST(interrupt_then_resume)
 {
     char *err = NULL, in[700], out[700], errp[700];
-    write_input("slow.jsonl", 40, "s", model_slow);
-    path_in(in, sizeof in, "slow.jsonl");
-    path_in(out, sizeof out, "slow.out.jsonl");
-    path_in(errp, sizeof errp, "slow.err");
-    sy_mock_reset(&g_env.mock);
-    char *argv[] = {(char *)g_bin, "batch", "--config", g_cfg, "--concurrency", "4", in, out, NULL};
     sy_proc p;
-    CHECK(sy_proc_spawn(&p, argv, NULL, 0, errp) == 0);
+    batch_spawn_slow(&p, "slow", 40, NULL, in, out, errp);
     CHECK(wait_lines("slow.out.jsonl", 8)); /* two rounds of 4 done */
     sy_it_sleep_ms(200);                     /* the third round in flight */
     kill(p.pid, SIGINT);
     double t0 = sy_it_now_ms();
-    CHECK(sy_proc_wait(&p, 10000));
-    double waited = sy_it_now_ms() - t0;
-    CHECK(sy_proc_exit_code(&p) == 130);
-    CHECK(waited < 2000); /* the in-flight ones (400 ms) only */
-    sy_proc_stop(&p, 100);
-    err = sy_it_read_file(errp, NULL);
-    CHECK(!sy_it_sanitizer_report(err));
+    err = batch_reap(&p, errp, 130);
+    CHECK(sy_it_now_ms() - t0 < 2000); /* the in-flight ones (400 ms) only */
     CHECK_CONTAINS(err, "SIGINT: sending nothing more");
     CHECK_CONTAINS(err, "run the same command again to resume");
     int complete = 0;
@@ -410,15 +450,7 @@ TEST(interrupt_then_resume)
     arr = read_output("slow.out.jsonl", &complete);
     CHECK(complete);
     CHECK(cJSON_GetArraySize(arr) == 40);
-    int once = 0;
-    for (int i = 0; i < 40; i++) {
-        char id[16];
-        int n = 0;
-        snprintf(id, sizeof id, "s%d", i);
-        by_id(arr, id, &n);
-        once += n == 1;
-    }
-    CHECK(once == 40);
+    CHECK(ids_once(arr, 40) == 40);
     cJSON_Delete(arr);
     CHECK(mock_count("delay_ms=400&tag=slow") == 40);
 }
@@ -428,26 +460,16 @@ TEST(interrupt_then_resume)
 TEST(a_second_signal_cancels_what_is_in_flight)
 {
     char *err = NULL, in[700], out[700], errp[700];
-    write_input("slow2.jsonl", 40, "s", model_slow);
-    path_in(in, sizeof in, "slow2.jsonl");
-    path_in(out, sizeof out, "slow2.out.jsonl");
-    path_in(errp, sizeof errp, "slow2.err");
-    sy_mock_reset(&g_env.mock);
-    char *argv[] = {(char *)g_bin, "batch", "--config", g_cfg, "--concurrency", "4", in, out, NULL};
     sy_proc p;
-    CHECK(sy_proc_spawn(&p, argv, NULL, 0, errp) == 0);
+    batch_spawn_slow(&p, "slow2", 40, NULL, in, out, errp);
     CHECK(wait_lines("slow2.out.jsonl", 4)); /* the first round done */
     sy_it_sleep_ms(200);                      /* the second in flight */
     kill(p.pid, SIGTERM);
     sy_it_sleep_ms(50);
     kill(p.pid, SIGTERM);
     double t0 = sy_it_now_ms();
-    CHECK(sy_proc_wait(&p, 10000));
+    err = batch_reap(&p, errp, 143);
     CHECK(sy_it_now_ms() - t0 < 1000);
-    CHECK(sy_proc_exit_code(&p) == 143);
-    sy_proc_stop(&p, 100);
-    err = sy_it_read_file(errp, NULL);
-    CHECK(!sy_it_sanitizer_report(err));
     CHECK_CONTAINS(err, "SIGTERM: sending nothing more");
     CHECK_CONTAINS(err, "to resume");
     free(err);
@@ -463,15 +485,7 @@ TEST(a_second_signal_cancels_what_is_in_flight)
     free(err);
     arr = read_output("slow2.out.jsonl", &complete);
     CHECK(complete && cJSON_GetArraySize(arr) == 40);
-    int once = 0;
-    for (int i = 0; i < 40; i++) {
-        char id[16];
-        int n = 0;
-        snprintf(id, sizeof id, "s%d", i);
-        by_id(arr, id, &n);
-        once += n == 1;
-    }
-    CHECK(once == 40);
+    CHECK(ids_once(arr, 40) == 40);
     cJSON_Delete(arr);
 }
 
@@ -480,23 +494,13 @@ TEST(a_second_signal_cancels_what_is_in_flight)
 TEST(the_drain_time_is_bounded)
 {
     char *err = NULL, in[700], out[700], errp[700];
-    write_input("slow3.jsonl", 12, "s", model_slow);
-    path_in(in, sizeof in, "slow3.jsonl");
-    path_in(out, sizeof out, "slow3.out.jsonl");
-    path_in(errp, sizeof errp, "slow3.err");
-    sy_mock_reset(&g_env.mock);
-    char *argv[] = {(char *)g_bin, "batch", "--config", g_cfg, "--concurrency", "4",
-                    "--drain", "0.05", "--workers", "1", in, out, NULL};
+    const char *extra[] = {"--drain", "0.05", "--workers", "1", NULL};
     sy_proc p;
-    CHECK(sy_proc_spawn(&p, argv, NULL, 0, errp) == 0);
+    batch_spawn_slow(&p, "slow3", 12, extra, in, out, errp);
     CHECK(wait_lines("slow3.out.jsonl", 4));
     sy_it_sleep_ms(100); /* the second round: 300 ms from its answers */
     kill(p.pid, SIGINT);
-    CHECK(sy_proc_wait(&p, 10000));
-    CHECK(sy_proc_exit_code(&p) == 130);
-    sy_proc_stop(&p, 100);
-    err = sy_it_read_file(errp, NULL);
-    CHECK(!sy_it_sanitizer_report(err));
+    err = batch_reap(&p, errp, 130);
     CHECK_CONTAINS(err, "waiting up to 0.05 s for the 4 requests in flight");
     CHECK_CONTAINS(err, "interrupted with 8 requests left");
     free(err);

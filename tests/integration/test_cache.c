@@ -634,22 +634,7 @@ static sy_proc g_redis;
 
 static int redis_start(int port)
 {
-    char portarg[16];
-    snprintf(portarg, sizeof portarg, "%d", port);
-    char *argv[] = {(char *)g_redis_bin, "--port", portarg, "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--protected-mode", "no", NULL};
-    memset(&g_redis, 0, sizeof g_redis);
-    if (sy_proc_spawn(&g_redis, argv, NULL, 0, "/dev/null") != 0) return -1;
-    for (int i = 0; i < 100; i++) { /* until it accepts connections */
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok) return 0;
-        sy_it_sleep_ms(50);
-    }
-    return -1;
+    return sy_it_redis_start(&g_redis, g_redis_bin, port);
 }
 
 static const char *REDIS_CFG =
