@@ -16,36 +16,17 @@
 #   DURATION [10]        measured seconds per run, after WARMUP [2]
 #   OUT [bench/out]      the output is also written to OUT/admission-<stamp>.txt
 set -euo pipefail
-
-if [ $# -lt 1 ] || [ ! -d "$1" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-build=$(cd "$1" && pwd)
-here=$(cd "$(dirname "$0")" && pwd)
-sy=$build/switchyard
-lg=$build/bench/sy-loadgen
-for b in "$sy" "$lg"; do
-    [ -x "$b" ] || { echo "admission.sh: $b not found: build it first" >&2; exit 2; }
-done
+. "$(dirname "$0")/lib.sh"
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+bench_setup admission "$@"
 CONCURRENCY=${CONCURRENCY:-4}
 SERVICE_MS=${SERVICE_MS:-50}
 BATCH_RATE=${BATCH_RATE:-100}
 INTERACTIVE_RATE=${INTERACTIVE_RATE:-10}
 QUEUE_MAX=${QUEUE_MAX:-64}
 QUEUE_TIMEOUT_MS=${QUEUE_TIMEOUT_MS:-2000}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
-OUT=${OUT:-$here/out}
-mkdir -p "$OUT"
-out=$OUT/admission-$(date +%Y%m%d-%H%M%S).txt
-
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18932)
+port=$(bench_freeport)
 cat > "$tmp/config.lua" <<EOF
 server { listen = "127.0.0.1:$port", workers = 2, admin_token = "bench" }
 provider { id = "sim", kind = "sim", seed = 1 }
@@ -56,12 +37,8 @@ model { id = "gpu", provider = "sim", breaker = false,
 EOF
 printf '{"model":"gpu","messages":[{"role":"user","content":"hi"}]}' > "$tmp/body.json"
 
-"$sy" serve --config "$tmp/config.lua" 2> "$tmp/gw.log" &
-pid=$!
-for _ in $(seq 50); do
-    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+bench_spawn "$sy" serve --config "$tmp/config.lua" 2> "$tmp/gw.log"
+bench_wait_healthy "$port"
 
 # run NAME BATCH_HEADER INTERACTIVE_HEADER: both load generators at once
 run() {

@@ -13,36 +13,17 @@
 #   AFTER_MS [40]       the hedge's delay
 #   OUT [bench/out]     the output is also written to OUT/hedge-<stamp>.txt
 set -euo pipefail
-
-if [ $# -lt 1 ] || [ ! -d "$1" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-build=$(cd "$1" && pwd)
-here=$(cd "$(dirname "$0")" && pwd)
-sy=$build/switchyard
-lg=$build/bench/sy-loadgen
-for b in "$sy" "$lg"; do
-    [ -x "$b" ] || { echo "hedge.sh: $b not found: build it first" >&2; exit 2; }
-done
+. "$(dirname "$0")/lib.sh"
 RATE=${RATE:-200}
 DURATION=${DURATION:-20}
 WARMUP=${WARMUP:-2}
+bench_setup hedge "$@"
 TTFT_P50=${TTFT_P50:-20}
 TTFT_P95=${TTFT_P95:-30}
 SLOW_RATE=${SLOW_RATE:-0.05}
 SLOW_FACTOR=${SLOW_FACTOR:-10}
 AFTER_MS=${AFTER_MS:-40}
-OUT=${OUT:-$here/out}
-mkdir -p "$OUT"
-out=$OUT/hedge-$(date +%Y%m%d-%H%M%S).txt
-
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18931)
+port=$(bench_freeport)
 model() {
     cat <<EOM
 model { id = "$1", provider = "sim", breaker = false,
@@ -60,12 +41,8 @@ EOM
     echo "route { name = \"hedge\", policy = \"$here/hedge_policy.lua\", default = \"a\", options = { hedge = true, after_ms = $AFTER_MS } }"
 } > "$tmp/config.lua"
 
-"$sy" serve --config "$tmp/config.lua" 2> "$tmp/gw.log" &
-pid=$!
-for _ in $(seq 50); do
-    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+bench_spawn "$sy" serve --config "$tmp/config.lua" 2> "$tmp/gw.log"
+bench_wait_healthy "$port"
 
 started() { # total upstream calls so far
     curl -fs -H 'Authorization: Bearer bench' "http://127.0.0.1:$port/admin/models" |
