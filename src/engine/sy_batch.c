@@ -690,7 +690,10 @@ static int run(batch *b)
                     i++;
                 }
             }
-            while (rc == 0 && b->nactive < o->concurrency && b->next < b->nreqs) {
+            /* a request waiting for its retry keeps its place: at most --concurrency are
+             * outstanding, so a gateway answering 429 slows the batch down (and waiting[]
+             * never holds more than --concurrency) */
+            while (rc == 0 && b->nactive + b->nwaiting < o->concurrency && b->next < b->nreqs) {
                 breq *r = &b->reqs[b->next++];
                 if (r->done || !r->body) continue;
                 if (start(b, r) != 0) rc = -1;

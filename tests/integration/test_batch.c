@@ -700,6 +700,24 @@ TEST(retries_timeouts_and_lost_connections)
     CHECK_STR(sy_json_str(l, "error.message"), "no answer from the gateway within 0.5 s (--timeout)");
     cJSON_Delete(arr);
 
+    /* more requests retrying than --concurrency: a waiting retry keeps its place, so they go
+     * one after another and all are recorded (this overran the retry list before) */
+    sy_mock_reset(&g_env.mock);
+    text = "{\"custom_id\":\"b1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"busy\",\"messages\":[{\"role\":\"user\",\"content\":\"1\"}]}}\n"
+           "{\"custom_id\":\"b2\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"busy\",\"messages\":[{\"role\":\"user\",\"content\":\"2\"}]}}\n"
+           "{\"custom_id\":\"b3\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"busy\",\"messages\":[{\"role\":\"user\",\"content\":\"3\"}]}}\n";
+    sy_it_write_file(g_env.dir, "busy3.jsonl", text, in, sizeof in);
+    path_in(out, sizeof out, "busy3.out.jsonl");
+    const char *args_busy[] = {"--url", g_env.gw.base, "--concurrency", "1", "--retries", "1",
+                           "--max-wait", "0.05", in, out, NULL};
+    CHECK(batch_run(&err, NULL, args_busy) == 1);
+    CHECK_CONTAINS(err, "3 of 3 done (0 ok, 3 failed)");
+    free(err);
+    CHECK(mock_count("status=429&retry_after=0&tag=busy") == 3 * 2 * per);
+    arr = read_output("busy3.out.jsonl", &complete);
+    CHECK(complete && cJSON_GetArraySize(arr) == 3);
+    cJSON_Delete(arr);
+
     /* a connection reset on every try (the mock as the "gateway", model reset=1) */
     sy_mock_reset(&g_env.mock);
     text = "{\"custom_id\":\"rst\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"mock?reset=1\",\"messages\":[]}}\n";
