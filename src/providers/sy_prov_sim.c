@@ -308,18 +308,23 @@ static void build_tool_call(sim_state *s)
         while (sy_json_iter_next(&it, &m)) last = m;
         call = last.type && sy_chat_role_is(c, &last, "user");
     }
+    /* the named tool, else one at random (drawn only when a call is made, so requests that
+     * merely carry tools keep the draws of the rest of the simulation) */
     const cJSON *t, *pick = NULL;
     int n = cJSON_GetArraySize(tools);
-    cJSON_ArrayForEach(t, tools)
-    {
-        const char *name = cJSON_GetStringValue(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "function"), "name"));
-        if (name && (!want || strcmp(name, want) == 0)) {
-            pick = t;
-            if (want) break;
+    if (call && want) {
+        cJSON_ArrayForEach(t, tools)
+        {
+            const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(t, "function"), "name"));
+            if (name && strcmp(name, want) == 0) {
+                pick = t;
+                break;
+            }
         }
+    } else if (call && n > 0) {
+        pick = cJSON_GetArrayItem(tools, (int)(uniform(&s->rng) * n));
     }
-    if (!want && n > 0) pick = cJSON_GetArrayItem(tools, (int)(uniform(&s->rng) * n));
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(pick, "function");
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fn, "name"));
     if (call && name) {
@@ -331,8 +336,10 @@ static void build_tool_call(sim_state *s)
             gen_value(s, params, params, 0, broken, &s->text);
         else
             sy_buf_puts(&s->text, "{}");
-        if (broken && s->text.len > 2 && !cJSON_GetObjectItemCaseSensitive(params, "required"))
-            s->text.len /= 2;
+        if (broken && s->text.len > 2 && !cJSON_GetObjectItemCaseSensitive(params, "required")) {
+            s->text.len /= 2; /* cut in the middle: not JSON (tool_calls() reads a C string) */
+            s->text.data[s->text.len] = '\0';
+        }
     }
     cJSON_Delete(tools);
     cJSON_Delete(choice);

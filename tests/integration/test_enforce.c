@@ -259,6 +259,21 @@ TEST(tool_call_arguments_are_checked)
               "{\"city\":\"Paris\"}");
     cJSON_Delete(j);
     sy_resp_free(&r);
+    /* a sim model with invalid_json_rate 1 cuts its tool-call arguments: not JSON, so the
+     * chain moves on to the good model */
+    post(&r,
+         "{\"model\":\"esc\",\"tool_choice\":\"required\",\"messages\":[{\"role\":\"user\",\"content\":\"w?\"}],"
+         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":"
+         "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"days\":{\"type\":\"integer\"}}}}}]}",
+         NULL);
+    CHECK(r.status == 200);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-attempts"), "broken:schema_invalid, good:200");
+    j = sy_resp_json(&r);
+    cJSON *args = cJSON_Parse(sy_json_str(j, "choices.0.message.tool_calls.0.function.arguments"));
+    CHECK(cJSON_IsObject(args));
+    cJSON_Delete(args);
+    cJSON_Delete(j);
+    sy_resp_free(&r);
     /* a call of a tool the request does not have */
     post(&r,
          "{\"model\":\"m_tool_good\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
