@@ -110,7 +110,7 @@ typedef struct sy_call {
     sy_worker *w;
     sy_http_req *req;
     const sy_key_cfg *key;       /* the client's key; NULL when the config declares none */
-    const char *tenant;          /* the key's team (caches and limits are kept apart by it), "" */
+    const char *tenant;          /* the key's tenant (caches are kept apart by it), "" without keys */
     int priority;                /* SY_PRIO_*: from the key, x-switchyard-priority or the policy */
     sy_lim_res lim;              /* its reservation against the key's and team's limits */
     int lim_wait;                /* waiting for Redis to admit it */
@@ -2109,7 +2109,7 @@ static sy_call *call_decided(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
     c->stream = chat.streaming;
     c->key = w->req_key; /* authenticated by sy_gateway_handle */
     if (c->key) {
-        c->tenant = c->key->team[0] ? c->key->team : c->key->id;
+        c->tenant = c->key->tenant ? c->key->tenant : "";
         c->priority = c->key->priority;
     }
     /* the request's place in model queues (the key, when there is one, is known by now) */

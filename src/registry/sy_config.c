@@ -1054,6 +1054,13 @@ static void each_key(loader *ld, decl *d, int i)
         /* a team without limits needs no declaration: it still keeps caches apart */
     }
     if (!key->team) key->team = sy_strdup("");
+    if (key->id) {
+        size_t tn = strlen(key->team[0] ? key->team : key->id) + 3;
+        key->tenant = malloc(tn);
+        if (key->tenant)
+            snprintf(key->tenant, tn, "%s:%s", key->team[0] ? "t" : "k",
+                     key->team[0] ? key->team : key->id);
+    }
     if (read_string(ld, d, "tier", &key->tier) != 1) key->tier = sy_strdup("");
     if (read_string_list(ld, d, "routes", &key->routes, &key->nroutes) == 1)
         for (int j = 0; j < key->nroutes; j++)
@@ -1446,6 +1453,7 @@ void sy_config_unref(sy_config *cfg)
         sy_key_cfg *k = &cfg->keys[i];
         free(k->id);
         free(k->team);
+        free(k->tenant);
         free(k->tier);
         for (int j = 0; j < k->nroutes; j++) free(k->routes[j]);
         free(k->routes);

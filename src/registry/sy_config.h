@@ -194,7 +194,9 @@ enum { SY_PRIO_LOW = 2, SY_PRIO_NORMAL = 5, SY_PRIO_HIGH = 8, SY_PRIO_MAX = 9 };
 typedef struct sy_key_cfg {
     char *id;                /* a name for logs, metrics and policies; never the key */
     unsigned char sha256[32];
-    char *team;              /* tenant / team id; "" when none */
+    char *team;              /* team id; "" when none */
+    char *tenant;            /* what caches are kept apart by: "t:TEAM", or "k:ID" without a
+                                team (a key named like a team is not that team) */
     const sy_team_cfg *team_cfg; /* its team's limits, or NULL */
     char **routes;           /* routes it may use; NULL = all */
     int nroutes;

@@ -586,6 +586,7 @@ static const char *TENANT_CFG =
     "key { id = \"alice2\", key_env = \"SY_IT_KEY_A2\", team = \"t1\" }\n"
     "key { id = \"bob\", key_env = \"SY_IT_KEY_B\", team = \"t2\" }\n"
     "key { id = \"carol\", key_env = \"SY_IT_KEY_C\" }\n"
+    "key { id = \"t1\", key_env = \"SY_IT_KEY_T1\" }\n"
     "route { name = \"cached\", policy = \"chain.lua\", default = \"echo\","
     " options = { chain = { \"echo\" } }, cache = true }\n";
 
@@ -597,6 +598,7 @@ static void tenants_never_see_each_others_answers(void)
     setenv("SY_IT_KEY_A2", "sk-alice-2", 1);
     setenv("SY_IT_KEY_B", "sk-bob", 1);
     setenv("SY_IT_KEY_C", "sk-carol", 1);
+    setenv("SY_IT_KEY_T1", "sk-named-like-a-team", 1);
     CHECK(sy_it_env_start(&e, g_bin_path, g_mock_path, TENANT_CFG, FILES) == 0);
     const char *ha[] = {"Authorization: Bearer sk-alice", NULL};
     const char *ha2[] = {"Authorization: Bearer sk-alice-2", NULL};
@@ -618,13 +620,17 @@ static void tenants_never_see_each_others_answers(void)
     CHECK(sy_http_post(&r, url, body, hc) == 0); /* no team: a tenant of its own */
     CHECK_STR(sy_resp_header(&r, "x-switchyard-cache"), "miss");
     sy_resp_free(&r);
+    const char *ht1[] = {"Authorization: Bearer sk-named-like-a-team", NULL};
+    CHECK(sy_http_post(&r, url, body, ht1) == 0); /* a key named like team t1 is not team t1 */
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-cache"), "miss");
+    sy_resp_free(&r);
     CHECK(sy_http_post(&r, url, body, hb) == 0);
     CHECK_STR(sy_resp_header(&r, "x-switchyard-cache"), "hit");
     cJSON *j = sy_resp_json(&r);
     CHECK_CONTAINS(sy_json_str(j, "choices.0.message.content"), "\"t\"");
     cJSON_Delete(j);
     sy_resp_free(&r);
-    CHECK(sy_mock_stat(&e.mock, "requests") == 3);
+    CHECK(sy_mock_stat(&e.mock, "requests") == 4);
     CHECK(sy_it_env_stop(&e, NULL) == 0);
 }
 
