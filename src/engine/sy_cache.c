@@ -271,7 +271,6 @@ int sy_cache_get(sy_cache *c, unsigned gen, const unsigned char key[SY_CACHE_KEY
     }
     publish_size(c);
     pthread_mutex_unlock(&c->lock);
-    atomic_fetch_add_explicit(hit ? &c->hits : &c->misses, 1, memory_order_relaxed);
     if (expired) atomic_fetch_add_explicit(&c->expired, 1, memory_order_relaxed);
     return hit;
 }
@@ -638,9 +637,10 @@ cJSON *sy_cache_replay_chunks(const char *json, size_t len, int include_usage)
 
 char *sy_cache_assemble(const cJSON *chunks, double prompt_in, double completion_out, size_t *len)
 {
-    cJSON *msgs[MAX_CHOICES] = {0};
+    cJSON *msgs[MAX_CHOICES] = {0}, *done = NULL;
     const char *finish[MAX_CHOICES] = {0};
     const cJSON *chunk, *first = cJSON_GetArrayItem(chunks, 0), *usage = NULL;
+    char *out = NULL;
     int nchoices = 0;
     cJSON_ArrayForEach(chunk, chunks)
     {
@@ -651,7 +651,7 @@ char *sy_cache_assemble(const cJSON *chunks, double prompt_in, double completion
         {
             const cJSON *ix = cJSON_GetObjectItemCaseSensitive(c, "index");
             int i = cJSON_IsNumber(ix) ? ix->valueint : 0;
-            if (i < 0 || i >= MAX_CHOICES) continue;
+            if (i < 0 || i >= MAX_CHOICES) goto fail; /* not stored rather than stored short */
             if (i >= nchoices) nchoices = i + 1;
             if (!msgs[i]) {
                 msgs[i] = cJSON_CreateObject();
@@ -662,8 +662,6 @@ char *sy_cache_assemble(const cJSON *chunks, double prompt_in, double completion
             sy_cjson_fold_delta(msgs[i], cJSON_GetObjectItemCaseSensitive(c, "delta"));
         }
     }
-    char *out = NULL;
-    cJSON *done = NULL;
     if (!first || !nchoices) goto fail;
     done = cJSON_CreateObject();
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(first, "id");

@@ -2348,11 +2348,13 @@ static int cache_lookup(sy_call *c)
     const sy_model *m;
     if (sy_cache_get(cache, c->gen, c->rc_key, &hit) && (m = sy_config_model(c->cfg, hit.model)) &&
         serve_cached(c, m, &hit) == 0) {
+        sy_cache_count(cache, SY_CACHE_HIT); /* counted once served, as from Redis */
         free(hit.body);
         call_free(c);
         return 1;
     }
     free(hit.body);
+    sy_cache_count(cache, SY_CACHE_MISS);
     cache_missed(c);
     return 0;
 }

@@ -117,7 +117,9 @@ TEST(store_hits_and_isolates_tenant_keys)
     sy_cache_hit h;
     CHECK(sy_cache_get(c, 1, kb, &h) == 0); /* the other tenant misses */
     CHECK(h.body == NULL);
+    sy_cache_count(c, SY_CACHE_MISS); /* the gateway counts once it knows (served or not) */
     CHECK(sy_cache_get(c, 1, ka, &h) == 1);
+    sy_cache_count(c, SY_CACHE_HIT);
     CHECK_STR(h.body, "{\"a\":1}");
     CHECK(h.len == 7);
     CHECK_STR(h.model, "small");
@@ -287,6 +289,11 @@ TEST(replay_and_assemble_round_trip)
     free(back);
     cJSON_Delete(chunks);
     CHECK(sy_cache_replay_chunks("[1]", 3, 0) == NULL);
+    /* a choice index beyond what is kept: not stored, rather than stored without it */
+    cJSON *many = cJSON_Parse("[{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]},"
+                              "{\"id\":\"x\",\"choices\":[{\"index\":16,\"delta\":{\"content\":\"b\"}}]}]");
+    CHECK(sy_cache_assemble(many, 0, 0, &len) == NULL);
+    cJSON_Delete(many);
 }
 
 TEST(redis_values_round_trip)
