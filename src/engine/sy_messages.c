@@ -5,6 +5,7 @@
 #include "engine/sy_messages.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,8 +190,9 @@ int sy_msg_request_to_chat(const char *body, size_t len, sy_buf *out, char *err,
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(in, "messages");
     if (!cJSON_IsString(model) || !model->valuestring[0]) BAD("model", "model: Field required (a string)");
     if (!max) BAD("max_tokens", "max_tokens: Field required");
-    if (!cJSON_IsNumber(max) || max->valuedouble < 1 || max->valuedouble != (double)(long)max->valuedouble)
-        BAD("max_tokens", "max_tokens: must be a whole number of at least 1");
+    if (!cJSON_IsNumber(max) || !(max->valuedouble >= 1 && max->valuedouble <= 1e9) ||
+        max->valuedouble != floor(max->valuedouble))
+        BAD("max_tokens", "max_tokens: must be a whole number of at least 1 and at most 1000000000");
     if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
         BAD("messages", "messages: Field required (a non-empty list)");
     o = cJSON_CreateObject();

@@ -113,6 +113,7 @@ TEST(request_errors)
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "max_tokens", "max_tokens: Field required"},
         {"{\"model\":\"m\",\"max_tokens\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "max_tokens", "at least 1"},
         {"{\"model\":\"m\",\"max_tokens\":1.5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "max_tokens", "whole number"},
+        {"{\"model\":\"m\",\"max_tokens\":1e300,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "max_tokens", "at most 1000000000"},
         {"{\"model\":\"m\",\"max_tokens\":1,\"messages\":[]}", "messages", "messages: Field required"},
         {"{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}", "messages.0.role", "must be \"user\" or \"assistant\""},
         {"{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages.0.content", "must be a string or a list"},
