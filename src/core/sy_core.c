@@ -305,3 +305,11 @@ char *sy_file_read(const char *path, size_t *len)
     b.data[b.len] = '\0';
     return sy_buf_steal(&b);
 }
+
+int sy_hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}

@@ -71,4 +71,7 @@ int sy_error_body(sy_buf *out, const char *message, const char *type, const char
 const char *sy_error_type_for_status(int status);
 const char *sy_http_reason(int status);
 
+/* The value of a hex digit (either case), -1 for anything else (NUL included). */
+int sy_hexval(int c);
+
 #endif

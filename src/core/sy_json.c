@@ -22,14 +22,6 @@ static void skip_ws(scanner *s)
     }
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* A string starting at the opening quote; leaves i after the closing quote. Control
  * characters must be escaped; the escapes must be valid. (UTF-8 is not re-validated here:
  * the bytes are passed through as they came.) */
@@ -70,7 +62,7 @@ static int scan_string(scanner *s)
         if (e == 'u') {
             if (s->i + 5 >= len) return -1;
             for (int k = 2; k < 6; k++)
-                if (hexval(p[s->i + (size_t)k]) < 0) return -1;
+                if (sy_hexval(p[s->i + (size_t)k]) < 0) return -1;
             i = s->i + 6;
             continue;
         }
@@ -394,7 +386,7 @@ static void put_utf8(sy_buf *out, unsigned cp)
 static unsigned hex4(const char *p)
 {
     unsigned v = 0;
-    for (int k = 0; k < 4; k++) v = v * 16 + (unsigned)hexval((unsigned char)p[k]);
+    for (int k = 0; k < 4; k++) v = v * 16 + (unsigned)sy_hexval((unsigned char)p[k]);
     return v;
 }
 

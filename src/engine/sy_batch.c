@@ -964,8 +964,7 @@ static int parse_opts(int argc, char **argv, bopts *o)
         return -1;
     }
     const char *p = o->priority;
-    if (strcmp(p, "low") && strcmp(p, "normal") && strcmp(p, "high") &&
-        !(p[0] >= '0' && p[0] <= '9' && !p[1])) {
+    if (sy_parse_priority(p) < 0) {
         fprintf(stderr, "switchyard batch: --priority must be low, normal, high or 0..9 (got "
                         "\"%s\")\n",
                 p);

@@ -993,12 +993,6 @@ int sy_parse_priority(const char *s)
     return -1;
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* key { id = "support-bot", sha256 = "…64 hex…" | key_env = "VAR", team = "support",
  *       routes = {"auto"}, models = {"small"}, tier = "pro", priority = "high",
  *       limits = {...} } */
@@ -1024,7 +1018,7 @@ static void each_key(loader *ld, decl *d, int i)
     } else if (has_hex == 1) {
         int ok = strlen(hex) == 64;
         for (int b = 0; ok && b < 32; b++) {
-            int hi = hexval(hex[2 * b]), lo = hexval(hex[2 * b + 1]);
+            int hi = sy_hexval(hex[2 * b]), lo = sy_hexval(hex[2 * b + 1]);
             if (hi < 0 || lo < 0) ok = 0;
             else key->sha256[b] = (unsigned char)(hi << 4 | lo);
         }
@@ -1373,12 +1367,17 @@ int sy_config_load(sy_config **out, const char *path, sy_buf *diag)
     cfg->nkeys = count_kind(L, decls, "key");
     cfg->teams = calloc((size_t)cfg->nteams + 1, sizeof *cfg->teams);
     cfg->keys = calloc((size_t)cfg->nkeys + 1, sizeof *cfg->keys);
-    if (!cfg->teams || !cfg->keys) goto oom;
     cfg->classifiers = calloc((size_t)cfg->nclassifiers + 1, sizeof *cfg->classifiers);
     cfg->providers = calloc((size_t)cfg->nproviders + 1, sizeof *cfg->providers);
     cfg->models = calloc((size_t)cfg->nmodels + 1, sizeof *cfg->models);
     cfg->routes = calloc((size_t)cfg->nroutes + 1, sizeof *cfg->routes);
-    if (!cfg->providers || !cfg->models || !cfg->routes || !cfg->classifiers) goto oom;
+    if (!cfg->providers || !cfg->models || !cfg->routes || !cfg->classifiers || !cfg->teams ||
+        !cfg->keys) {
+        /* nothing was declared into them: sy_config_unref must not walk them */
+        cfg->nproviders = cfg->nmodels = cfg->nroutes = cfg->nclassifiers = 0;
+        cfg->nteams = cfg->nkeys = 0;
+        goto oom;
+    }
     each_decl(&ld, decls, "server", each_server);
     each_decl(&ld, decls, "provider", each_provider);
     each_decl(&ld, decls, "model", each_model);
@@ -1459,7 +1458,8 @@ void sy_config_unref(sy_config *cfg)
         free(k->routes);
         for (int j = 0; j < k->nmodels; j++) free(k->models[j]);
         free(k->models);
-        memset(k->sha256, 0, sizeof k->sha256);
+        volatile unsigned char *h = k->sha256; /* a store the compiler may not drop */
+        for (size_t b = 0; b < sizeof k->sha256; b++) h[b] = 0;
     }
     free(cfg->keys);
     for (int i = 0; i < cfg->nteams; i++) free(cfg->teams[i].id);

@@ -190,7 +190,8 @@ typedef struct sy_team_cfg {
 enum { SY_PRIO_LOW = 2, SY_PRIO_NORMAL = 5, SY_PRIO_HIGH = 8, SY_PRIO_MAX = 9 };
 
 /* A client API key. Only its SHA-256 is kept (the config gives `sha256 = "hex"`, or `key_env`
- * naming an environment variable whose value is hashed at load and then wiped). */
+ * naming an environment variable whose value is hashed at load; the variable itself stays
+ * set, since a reload reads it again). */
 typedef struct sy_key_cfg {
     char *id;                /* a name for logs, metrics and policies; never the key */
     unsigned char sha256[32];

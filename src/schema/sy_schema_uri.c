@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "schema/sy_schema_int.h"
+#include "core/sy_core.h"
 
 /* ================================================================== reference resolution */
 
@@ -199,14 +200,6 @@ char *sy_suri_split(const char *uri, const char **frag)
     return s;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 char *sy_suri_pct_decode(const char *s)
 {
     size_t n = strlen(s);
@@ -214,8 +207,8 @@ char *sy_suri_pct_decode(const char *s)
     if (!out) return NULL;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            int hi = hexval((unsigned char)s[i + 1]); /* NUL gives -1: no overrun */
-            int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
+            int hi = sy_hexval((unsigned char)s[i + 1]); /* NUL gives -1: no overrun */
+            int lo = hi >= 0 ? sy_hexval((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(out);
                 return NULL;
@@ -309,7 +302,7 @@ static int span(const char *s, size_t len, size_t *i, const char *extra)
         int c = (unsigned char)s[*i];
         if (c == '%') {
             if (*i + 2 >= len) return 0;
-            if (hexval((unsigned char)s[*i + 1]) < 0 || hexval((unsigned char)s[*i + 2]) < 0)
+            if (sy_hexval((unsigned char)s[*i + 1]) < 0 || sy_hexval((unsigned char)s[*i + 2]) < 0)
                 return 0;
             *i += 3;
         } else if (unreserved(c) || sub_delim(c) || (c && strchr(extra, c))) {
