@@ -22,8 +22,8 @@ int sy_engine_open(sy_engine **out, const char *config_path)
     pthread_mutex_init(&eng->snap_lock, NULL);
     pthread_mutex_init(&eng->reload_lock, NULL);
     atomic_init(&eng->gen, 1);
+    eng->stop_fd[0] = eng->stop_fd[1] = -1; /* before any return: sy_engine_free closes them */
     if (!(eng->cache = sy_cache_new())) return SY_ENOMEM;
-    eng->stop_fd[0] = eng->stop_fd[1] = -1;
     if (!(eng->limiter = sy_limiter_new())) return SY_ENOMEM;
     if (pipe2(eng->stop_fd, O_CLOEXEC) < 0) {
         sy_buf_printf(&eng->err, "cannot create a pipe: %s\n", strerror(errno));

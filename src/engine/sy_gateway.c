@@ -38,8 +38,11 @@ static int is_messages(sy_http_req *req)
 static void client_error(sy_http_req *req, int status, const char *json, size_t len)
 {
     /* the gateway has already retried and fallen over as the route says: an SDK's own
-     * retries would run the whole chain again (both official SDKs honour this header) */
-    if (status >= 500) sy_http_add_header(req, "x-should-retry", "false");
+     * retries would run the whole chain again (both official SDKs honour this header).
+     * An answer that says when to come back (Retry-After: a full queue, limits that cannot
+     * be checked) is left to the SDK's retry. */
+    if (status >= 500 && !sy_http_has_header(req, "retry-after"))
+        sy_http_add_header(req, "x-should-retry", "false");
     if (!is_messages(req)) {
         sy_http_respond(req, status, "application/json", json, len);
         return;
@@ -2051,7 +2054,7 @@ static void call_usage(const sy_call *c, double *tokens, double *usd_out)
     for (int i = 0; i < c->ntries; i++) tok += c->tries[i].tokens_in + c->tries[i].tokens_out;
     if (c->pend_in > 0 || c->pend_out > 0) tok += c->pend_in + c->pend_out;
     double usd = c->cost_usd;
-    if (tok <= 0 && c->committed && c->answered) {
+    if (tok <= 0 && c->committed && c->answered && c->rc_state != RC_HIT) { /* a hit is free */
         double out = (double)((c->out_bytes + 3) / 4);
         double prompt = c->lim_prompt_exact ? (double)c->lim_prompt
                         : (double)sy_tokens_request(&c->chat, c->answered->tok_kind);

@@ -274,13 +274,14 @@ typedef struct pending {
     void *ud;
     windows w;
     int nscopes;
+    int fail_open;           /* server.redis_failure of the worker's snapshot */
 } pending;
 
 /* Redis could not be asked: server.redis_failure decides. */
-static void redis_away(sy_engine *eng, sy_lim_verdict *v)
+static void redis_away(sy_engine *eng, int fail_open, sy_lim_verdict *v)
 {
     sy_lim_stats *st = sy_limiter_stats(eng->limiter);
-    if (eng->cfg->redis_fail_open) {
+    if (fail_open) {
         atomic_fetch_add(&st->redis_open, 1);
         v->ok = 1;
         return;
@@ -304,7 +305,7 @@ static void on_reserved(struct redisReply *r, void *ud)
         r->element[0]->type != REDIS_REPLY_INTEGER) {
         if (r && r->type == REDIS_REPLY_ERROR)
             sy_log(SY_LOG_WARN, "limits", "redis: %s", r->str);
-        redis_away(p->eng, &v);
+        redis_away(p->eng, p->fail_open, &v);
     } else if (r->element[0]->integer == 0) {
         p->res->reserved = 1;
         p->res->redis = 1;
@@ -325,14 +326,14 @@ static void on_reserved(struct redisReply *r, void *ud)
         double used = r->element[3]->type == REDIS_REPLY_INTEGER ? (double)r->element[3]->integer : 0;
         const sy_limits *lims = s ? &key->team_cfg->limits : &key->limits;
         if (s < 0 || s > 1 || i < 0 || i >= SY_LIM_N || (s && !key->team_cfg)) {
-            redis_away(p->eng, &v);
+            redis_away(p->eng, p->fail_open, &v);
         } else {
             atomic_fetch_add(&sy_limiter_stats(p->eng->limiter)->rejected[s][i], 1);
             refuse(&v, key, s, i, used, limit_of(lims, i), p->res->tokens, p->res->usd_micro,
                    &p->w);
         }
     } else {
-        redis_away(p->eng, &v);
+        redis_away(p->eng, p->fail_open, &v);
     }
     p->cb(p->ud, &v);
     free(p);
@@ -354,7 +355,8 @@ int sy_limits_admit(sy_engine *eng, sy_worker *w, const sy_key_cfg *key, long to
     res->minute = win.minute;
     res->day = win.day;
     res->month = win.month;
-    if (!eng->cfg->redis_url || !w) {
+    /* the worker's own snapshot: eng->cfg belongs to whoever reloads */
+    if (!w || !w->redis) {
         admit_local(eng->limiter, key, res, &win, final, v);
         return 0;
     }
@@ -390,9 +392,10 @@ int sy_limits_admit(sy_engine *eng, sy_worker *w, const sy_key_cfg *key, long to
     p->ud = ud;
     p->w = win;
     p->nscopes = nscopes;
+    p->fail_open = w->cfg->redis_fail_open;
     if (sy_redis_script(w->redis, RESERVE_LUA, nscopes * 4, keys, na, args, on_reserved, p) != 0) {
         free(p);
-        redis_away(eng, v);
+        redis_away(eng, w->cfg->redis_fail_open, v);
         return 0;
     }
     return 1;

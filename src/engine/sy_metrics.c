@@ -341,7 +341,7 @@ void sy_metrics_render(struct sy_engine *eng, sy_buf *b)
                       (unsigned long long)GET(ls->redis_open), (unsigned long long)GET(ls->redis_closed));
     }
     sy_limits_render(eng->limiter, b);
-    if (eng->cfg && eng->cfg->redis_url) {
+    if (eng->nworkers && eng->workers[0].redis) { /* set before the workers run, never moved */
         const sy_redis_stats *rs = &eng->redis_stats;
         sy_buf_printf(b,
                       "# HELP switchyard_redis_up Workers whose Redis connection is up (of "

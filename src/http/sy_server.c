@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -1121,6 +1122,15 @@ int sy_http_add_header(sy_http_req *req, const char *name, const char *value)
     rc |= sy_buf_puts(&req->resp_hdrs, value);
     rc |= sy_buf_append(&req->resp_hdrs, "\r\n", 2);
     return rc ? SY_ENOMEM : SY_OK;
+}
+
+int sy_http_has_header(const sy_http_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = req ? req->resp_hdrs.data : NULL, *end = p ? p + req->resp_hdrs.len : NULL;
+    for (; p && p < end; p = memchr(p, '\n', (size_t)(end - p)), p = p ? p + 1 : NULL)
+        if ((size_t)(end - p) > n && p[n] == ':' && strncasecmp(p, name, n) == 0) return 1;
+    return 0;
 }
 
 /* respond / stream_end / discard always finish the request, whatever they return; only

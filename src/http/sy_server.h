@@ -67,6 +67,8 @@ int sy_http_req_aborted(const sy_http_req *req);
 /* ---- the response ------------------------------------------------------------------ */
 /* Adds a response header (copied). Only before respond / stream_start. */
 int sy_http_add_header(sy_http_req *req, const char *name, const char *value);
+/* Whether a response header of that name (any case) was added. */
+int sy_http_has_header(const sy_http_req *req, const char *name);
 /* Sends a complete response with Content-Length and finishes the request (req is invalid
  * afterwards). content_type NULL = "application/json". */
 int sy_http_respond(sy_http_req *req, int status, const char *content_type, const char *body,

@@ -588,7 +588,7 @@ static const char *TENANT_CFG =
     "key { id = \"carol\", key_env = \"SY_IT_KEY_C\" }\n"
     "key { id = \"t1\", key_env = \"SY_IT_KEY_T1\" }\n"
     "route { name = \"cached\", policy = \"chain.lua\", default = \"echo\","
-    " options = { chain = { \"echo\" } }, cache = true }\n";
+    " options = { chain = { \"echo\" } }, cache = { stream = \"replay\" } }\n";
 
 static void tenants_never_see_each_others_answers(void)
 {
@@ -631,6 +631,21 @@ static void tenants_never_see_each_others_answers(void)
     cJSON_Delete(j);
     sy_resp_free(&r);
     CHECK(sy_mock_stat(&e.mock, "requests") == 4);
+    /* a hit replayed as a stream costs the key nothing, like any hit */
+    char murl[200];
+    snprintf(murl, sizeof murl, "%s/metrics", e.gw.base);
+    sy_resp m0, m1;
+    CHECK(sy_http_get(&m0, murl) == 0);
+    CHECK(sy_http_post(&r, url, "{\"model\":\"cached\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"t\"}]}", hb) == 0);
+    CHECK_STR(sy_resp_header(&r, "x-switchyard-cache"), "hit");
+    sy_resp_free(&r);
+    CHECK(sy_http_get(&m1, murl) == 0);
+    const char *series = "switchyard_key_tokens_total{key=\"bob\",team=\"t2\"} ";
+    const char *t0 = strstr(m0.body, series), *t1 = strstr(m1.body, series);
+    CHECK(t0 && t1 && atof(t0 + strlen(series)) == atof(t1 + strlen(series)));
+    CHECK(strstr(m1.body, "switchyard_key_requests_total{key=\"bob\",team=\"t2\"} 3\n") != NULL);
+    sy_resp_free(&m0);
+    sy_resp_free(&m1);
     CHECK(sy_it_env_stop(&e, NULL) == 0);
 }
 

@@ -486,7 +486,11 @@ static int rchat(sy_gw *g)
     if (call(&r, g->base, "/v1/chat/completions", KEY_A, NULL,
              "{\"model\":\"small\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}") == 0)
         st = r.status;
-    if (st == 503) CHECK_CONTAINS(r.body, "limits_unavailable");
+    if (st == 503) {
+        CHECK_CONTAINS(r.body, "limits_unavailable");
+        CHECK_STR(sy_resp_header(&r, "retry-after"), "1");
+        CHECK(sy_resp_header(&r, "x-should-retry") == NULL); /* a retry may well work */
+    }
     sy_resp_free(&r);
     return st;
 }
