@@ -506,33 +506,35 @@ static void account_usage_json(sy_call *c, const sy_model *m, const cJSON *usage
                   cJSON_IsNumber(ct) ? ct->valuedouble : 0);
 }
 
-/* The routing headers every answer carries, success or not. */
+/* req.key.remaining for a policy (sy_request_view.remaining). */
+static void view_remaining(const void *ud, double out[4])
+{
+    const sy_call *c = ud;
+    sy_limits_left(c->w->eng->limiter, c->key, out, NULL);
+}
+
 /* OpenAI's x-ratelimit-* headers for the key's per-minute limits (the tighter of key and
  * team), as this process last saw them. */
 static void add_ratelimit_headers(sy_call *c)
 {
-    const sy_limits *k = &c->key->limits, *t = c->key->team_cfg ? &c->key->team_cfg->limits : NULL;
-    sy_lim_left left;
-    sy_limits_left(c->w->eng->limiter, c->key, &left);
+    double left[SY_LIM_N], limit[SY_LIM_N];
+    sy_limits_left(c->w->eng->limiter, c->key, left, limit);
     static const char *const names[2][2] = {{"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests"},
                                             {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"}};
     time_t now = time(NULL);
     char v[32], reset[16];
     snprintf(reset, sizeof reset, "%ds", (int)(60 - now % 60));
-    for (int i = 0; i < 2; i++) {
-        long kl = i ? k->tpm : k->rpm, tl = t ? (i ? t->tpm : t->rpm) : 0;
-        double kr = left.key[i], tr = left.team[i];
-        long lim = kl > 0 && (tl <= 0 || kl <= tl) ? kl : tl;
-        double rem = kr < 0 ? tr : tr < 0 ? kr : kr < tr ? kr : tr;
-        if (lim <= 0 || rem < 0) continue;
-        snprintf(v, sizeof v, "%ld", lim);
+    for (int i = 0; i < 2; i++) { /* SY_LIM_RPM, SY_LIM_TPM */
+        if (limit[i] <= 0 || left[i] < 0) continue;
+        snprintf(v, sizeof v, "%ld", (long)limit[i]);
         sy_http_add_header(c->req, names[i][0], v);
-        snprintf(v, sizeof v, "%ld", (long)rem);
+        snprintf(v, sizeof v, "%ld", (long)left[i]);
         sy_http_add_header(c->req, names[i][1], v);
         sy_http_add_header(c->req, i ? "x-ratelimit-reset-tokens" : "x-ratelimit-reset-requests", reset);
     }
 }
 
+/* The routing headers every answer carries, success or not. */
 static void add_routing_headers(sy_call *c, const sy_model *answered)
 {
     char v[512];
@@ -1817,19 +1819,13 @@ static int decide(sy_call *c, const char *name)
     }
     const char *pairs[2 * MAX_META_HEADERS];
     char names[MAX_META_HEADERS][48];
-    double left[SY_LIM_N];
-    const double *remaining = NULL;
-    if (sy_limits_apply(c->key)) { /* req.key.remaining: the tighter of key and team */
-        sy_lim_left l;
-        sy_limits_left(w->eng->limiter, c->key, &l);
-        for (int i = 0; i < SY_LIM_N; i++)
-            left[i] = l.key[i] < 0 ? l.team[i] : l.team[i] < 0 ? l.key[i]
-                    : l.key[i] < l.team[i] ? l.key[i] : l.team[i];
-        remaining = left;
-    }
     sy_request_view view = {.chat = &c->chat, .model = name, .meta_headers = pairs,
                             .nmeta = collect_meta(c->req, pairs, names, MAX_META_HEADERS),
-                            .key = c->key, .remaining = remaining, .priority = &c->priority};
+                            .key = c->key, .priority = &c->priority};
+    if (sy_limits_apply(c->key)) { /* req.key.remaining, read from the limiter only if asked */
+        view.remaining = view_remaining;
+        view.remaining_ud = c;
+    }
     /* the routing-decision cache: the policy's cache_key(req) names decisions it may reuse */
     char ckey[520];
     int keyed = c->route->dcache_max > 0 &&

@@ -452,9 +452,13 @@ void sy_limits_settle(sy_engine *eng, sy_worker *w, sy_lim_res *res, long used_t
     pthread_mutex_unlock(&l->lock);
 }
 
-void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, sy_lim_left *out)
+void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, double left[SY_LIM_N],
+                    double limit[SY_LIM_N])
 {
-    for (int i = 0; i < SY_LIM_N; i++) out->key[i] = out->team[i] = -1;
+    for (int i = 0; i < SY_LIM_N; i++) {
+        left[i] = -1;
+        if (limit) limit[i] = -1;
+    }
     if (!l || !key) return;
     windows w;
     windows_now(&w);
@@ -463,7 +467,6 @@ void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, sy_lim_left *out)
         const sy_limits *lims = s ? (key->team_cfg ? &key->team_cfg->limits : NULL) : &key->limits;
         if (!any(lims)) continue;
         entry *e = find(l, s ? "t" : "k", s ? key->team : key->id, 0);
-        double *o = s ? out->team : out->key;
         for (int i = 0; i < SY_LIM_N; i++) {
             double lim = limit_of(lims, i);
             if (lim <= 0) continue;
@@ -473,9 +476,10 @@ void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, sy_lim_left *out)
                          : i == SY_LIM_USD_DAY ? e->day == w.day : e->month == w.month;
                 if (same) used = (double)e->v[i];
             }
-            double left = lim - used;
-            if (left < 0) left = 0;
-            o[i] = i >= SY_LIM_USD_DAY ? left / 1e6 : left;
+            double scale = i >= SY_LIM_USD_DAY ? 1e6 : 1; /* micro-USD inside */
+            double rest = (lim - used > 0 ? lim - used : 0) / scale;
+            if (left[i] < 0 || rest < left[i]) left[i] = rest;
+            if (limit && (limit[i] < 0 || lim / scale < limit[i])) limit[i] = lim / scale;
         }
     }
     pthread_mutex_unlock(&l->lock);

@@ -73,14 +73,13 @@ int sy_limits_admit(struct sy_engine *eng, struct sy_worker *w, const sy_key_cfg
 void sy_limits_settle(struct sy_engine *eng, struct sy_worker *w, sy_lim_res *res,
                       long used_tokens, double used_usd);
 
-/* What is left of each limit of the key and of its team (-1 = no limit), as this process
- * last saw it: exact without Redis; with Redis as of this process' last exchange with Redis
- * for that key or team. For policies (req.key.remaining). */
-typedef struct sy_lim_left {
-    double key[SY_LIM_N];
-    double team[SY_LIM_N];
-} sy_lim_left;
-void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, sy_lim_left *out);
+/* What is left of each limit (SY_LIM_*) for the key: the tighter of the key's and its team's
+ * (left[i] = -1 where neither has that limit; limit[i], when not NULL, gets the tighter
+ * limit itself), as this process last saw it: exact without Redis; with Redis as of this
+ * process' last exchange with Redis for that key or team. USD in dollars. For policies
+ * (req.key.remaining) and the x-ratelimit-* headers. */
+void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, double left[SY_LIM_N],
+                    double limit[SY_LIM_N]);
 
 /* Counts a finished keyed request (limits or not) for /metrics: per key, with its team. */
 void sy_limits_account(sy_limiter *l, const sy_key_cfg *key, long tokens, double usd);

@@ -45,9 +45,10 @@ typedef struct sy_request_view {
                                             removed, lower case */
     int nmeta;
     const sy_key_cfg *key;               /* the client's key, NULL without keys */
-    const double *remaining;             /* what is left of each limit (rpm, tpm, usd_day,
-                                            usd_month; the smaller of key and team; -1 = no
-                                            limit), or NULL */
+    /* fills what is left of each limit (rpm, tpm, usd_day, usd_month; the tighter of key
+     * and team; -1 = no limit); called only when a policy reads req.key. NULL: none */
+    void (*remaining)(const void *ud, double out[4]);
+    const void *remaining_ud;
     const int *priority;                 /* req.priority: from the key or header (0..9), NULL
                                             when unknown (req.priority reads nil) */
 } sy_request_view;

@@ -245,10 +245,12 @@ static int l_req_index(lua_State *L)
         lua_setfield(L, -2, "tier");
         lua_pushinteger(L, req->key->priority);
         lua_setfield(L, -2, "priority");
+        double left[4] = {-1, -1, -1, -1};
+        if (req->remaining) req->remaining(req->remaining_ud, left);
         lua_createtable(L, 0, 4);
-        for (int i = 0; req->remaining && i < 4; i++)
-            if (req->remaining[i] >= 0) {
-                lua_pushnumber(L, req->remaining[i]);
+        for (int i = 0; i < 4; i++)
+            if (left[i] >= 0) {
+                lua_pushnumber(L, left[i]);
                 lua_setfield(L, -2, lim[i]);
             }
         lua_setfield(L, -2, "remaining");
