@@ -91,7 +91,6 @@ typedef struct sy_worker {
     sy_buf logbuf;               /* routing-result lines not written yet */
     sy_config *cfg;              /* the snapshot this worker serves */
     struct sy_redis *redis;      /* server.redis: this worker's connection, or NULL */
-    const sy_key_cfg *req_key;   /* the key of the request being dispatched (sy_gateway_handle) */
     unsigned gen;                /* its generation */
     sy_provider_env penv;
     char *models_json;           /* GET /v1/models body, built once per snapshot */

@@ -117,7 +117,6 @@ typedef struct sy_call {
     int priority;                /* SY_PRIO_*: from the key, x-switchyard-priority or the policy */
     sy_lim_res lim;              /* its reservation against the key's and team's limits */
     int lim_wait;                /* waiting for Redis to admit it */
-    int lim_gone;                /* ... and the client left meanwhile */
     long lim_prompt;             /* prompt tokens counted for the reservation */
     int lim_prompt_exact;        /* ... by the tokenizer (else a byte bound) */
     size_t out_bytes;            /* stream: answer text sent (usage estimate for a cut stream) */
@@ -1718,10 +1717,7 @@ static void on_client_abort(sy_http_req *req, void *ud)
     sy_call *c = ud;
     sy_log(SY_LOG_INFO, "gateway", "request %s: client went away", c->request_id);
     c->status = 499; /* nginx's "client closed request": counted and logged like any other */
-    if (c->lim_wait) { /* Redis has it: its answer ends the call (the body stays till then) */
-        c->lim_gone = 1;
-        return;
-    }
+    if (c->lim_wait) return; /* Redis has it: its answer ends the call (the body stays till then) */
     slot_cancel(&c->slot[0]);
     slot_cancel(&c->slot[1]);
     call_free(c); /* first: its log line and shadow policy read the request's body */
@@ -1943,20 +1939,16 @@ static int authenticate(sy_worker *w, sy_http_req *req, const sy_key_cfg **out)
 static int permitted_name(sy_call *c, const char *name)
 {
     const sy_key_cfg *k = c->key;
-    if (!k) return 0;
+    if (sy_key_may_use(k, c->cfg, name)) return 0;
     char msg[400];
-    const sy_model *m = sy_config_model(c->cfg, name);
-    if (m) {
-        if (k->models ? sy_key_allows_model(k, m->id) : !k->routes) return 0;
+    c->status = 403;
+    if (sy_config_model(c->cfg, name)) {
         snprintf(msg, sizeof msg, "The key '%s' may not use the model '%.200s'%s.", k->id, name,
                  k->models ? "" : " by name (it is limited to routes)");
-        c->status = 403;
         respond_error(c->req, 403, msg, "model", "model_not_allowed");
         return -1;
     }
-    if (!sy_config_route(c->cfg, name) || sy_key_allows_route(k, name)) return 0;
     snprintf(msg, sizeof msg, "The key '%s' may not use the route '%.200s'.", k->id, name);
-    c->status = 403;
     respond_error(c->req, 403, msg, "model", "route_not_allowed");
     return -1;
 }
@@ -2067,7 +2059,7 @@ static void on_limits_admitted(void *ud, const sy_lim_verdict *v)
 {
     sy_call *c = ud;
     c->lim_wait = 0;
-    if (c->lim_gone) {
+    if (c->status == 499) { /* the client left while Redis decided */
         sy_http_req *req = c->req;
         call_free(c); /* reads the request (log line) before it goes */
         sy_http_req_discard(req);
@@ -2085,7 +2077,8 @@ static void on_limits_admitted(void *ud, const sy_lim_verdict *v)
 
 /* Parses the request, makes its call and decides its route. NULL when it has already been
  * answered (400, 404, 500). */
-static sy_call *call_decided(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
+static sy_call *call_decided(sy_worker *w, sy_http_req *req, const sy_key_cfg *key,
+                             sy_buf *rewritten)
 {
     sy_chat chat;
     sy_buf body;
@@ -2106,7 +2099,7 @@ static sy_call *call_decided(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
     c->anthropic = rewritten != NULL;
     c->chat = chat;
     c->stream = chat.streaming;
-    c->key = w->req_key; /* authenticated by sy_gateway_handle */
+    c->key = key; /* authenticated by sy_gateway_handle */
     if (c->key) {
         c->tenant = c->key->tenant ? c->key->tenant : "";
         c->priority = c->key->priority;
@@ -2358,9 +2351,10 @@ static int cache_lookup(sy_call *c)
     return 0;
 }
 
-static void chat_completions(sy_worker *w, sy_http_req *req, sy_buf *rewritten)
+static void chat_completions(sy_worker *w, sy_http_req *req, const sy_key_cfg *key,
+                             sy_buf *rewritten)
 {
-    sy_call *c = call_decided(w, req, rewritten);
+    sy_call *c = call_decided(w, req, key, rewritten);
     if (!c) return;
     const char *tmo = sy_http_req_header(req, "x-switchyard-timeout-ms");
     if (tmo) {
@@ -2449,9 +2443,9 @@ static void proceed(sy_call *c)
 }
 
 /* POST /v1/route: the decision for a request, without calling any upstream. */
-static void route_only(sy_worker *w, sy_http_req *req)
+static void route_only(sy_worker *w, sy_http_req *req, const sy_key_cfg *key)
 {
-    sy_call *c = call_decided(w, req, NULL);
+    sy_call *c = call_decided(w, req, key, NULL);
     if (!c) return;
     sy_buf out;
     sy_buf_init(&out);
@@ -2607,7 +2601,7 @@ static void admin_reload(sy_worker *w, sy_http_req *req)
  * Completions shape, then routed and executed exactly as /v1/chat/completions; the answer
  * goes back as a Message (or its event stream). No key is checked yet: x-api-key and
  * Authorization are both accepted and ignored. */
-static void messages(sy_worker *w, sy_http_req *req)
+static void messages(sy_worker *w, sy_http_req *req, const sy_key_cfg *key)
 {
     size_t len;
     const char *body = sy_http_req_body(req, &len);
@@ -2619,17 +2613,8 @@ static void messages(sy_worker *w, sy_http_req *req)
         respond_error(req, 400, err, param[0] ? param : NULL, "invalid_request");
         return;
     }
-    chat_completions(w, req, &chat);
+    chat_completions(w, req, key, &chat);
     sy_buf_free(&chat);
-}
-
-/* GET /v1/models/{id}: one entry of the models list (a model or a route). */
-/* Whether a key may use the model or route named id (what /v1/models shows it). */
-static int key_may_use(const sy_key_cfg *k, const sy_config *cfg, const char *id)
-{
-    if (!k) return 1;
-    if (sy_config_model(cfg, id)) return k->models ? sy_key_allows_model(k, id) : !k->routes;
-    return sy_key_allows_route(k, id);
 }
 
 /* Answers 200 with item as JSON text (500 when out of memory). */
@@ -2644,9 +2629,8 @@ static void respond_json_item(sy_http_req *req, const cJSON *item)
 }
 
 /* GET /v1/models: everything, or for a key with routes or models lists only what it may use. */
-static void models_list(sy_worker *w, sy_http_req *req)
+static void models_list(sy_worker *w, sy_http_req *req, const sy_key_cfg *k)
 {
-    const sy_key_cfg *k = w->req_key;
     if (!k || (!k->routes && !k->models)) {
         sy_http_respond(req, 200, "application/json", w->models_json, w->models_len);
         return;
@@ -2656,20 +2640,21 @@ static void models_list(sy_worker *w, sy_http_req *req)
     for (int i = cJSON_GetArraySize(data) - 1; i >= 0; i--) {
         const char *mid = cJSON_GetStringValue(
             cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, i), "id"));
-        if (!mid || !key_may_use(k, w->cfg, mid)) cJSON_DeleteItemFromArray(data, i);
+        if (!mid || !sy_key_may_use(k, w->cfg, mid)) cJSON_DeleteItemFromArray(data, i);
     }
     respond_json_item(req, list);
     cJSON_Delete(list);
 }
 
-static void model_one(sy_worker *w, sy_http_req *req, const char *id)
+/* GET /v1/models/{id}: one entry of the models list (a model or a route). */
+static void model_one(sy_worker *w, sy_http_req *req, const sy_key_cfg *key, const char *id)
 {
     cJSON *list = cJSON_ParseWithLength(w->models_json, w->models_len);
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(list, "data"))
     {
         const char *mid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "id"));
-        if (mid && strcmp(mid, id) == 0 && key_may_use(w->req_key, w->cfg, mid)) {
+        if (mid && strcmp(mid, id) == 0 && sy_key_may_use(key, w->cfg, mid)) {
             respond_json_item(req, m);
             cJSON_Delete(list);
             return;
@@ -2690,35 +2675,35 @@ void sy_gateway_handle(sy_http_req *req, void *ud)
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     int post = strcmp(method, "POST") == 0;
     /* the API needs a key when the config declares keys (before the body is even read) */
-    w->req_key = NULL;
+    const sy_key_cfg *key = NULL;
     if (w->cfg->nkeys && (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/chat/completions") == 0 ||
                           strcmp(path, "/messages") == 0 || strcmp(path, "/models") == 0) &&
-        authenticate(w, req, &w->req_key) != 0)
+        authenticate(w, req, &key) != 0)
         return;
 
     if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0) {
         if (post) {
-            chat_completions(w, req, NULL);
+            chat_completions(w, req, key, NULL);
             return;
         }
     } else if (strcmp(path, "/v1/messages") == 0 || strcmp(path, "/messages") == 0) {
         if (post) {
-            messages(w, req);
+            messages(w, req, key);
             return;
         }
     } else if (strcmp(path, "/v1/models") == 0 || strcmp(path, "/models") == 0) {
         if (get) {
-            models_list(w, req);
+            models_list(w, req, key);
             return;
         }
     } else if (strncmp(path, "/v1/models/", 11) == 0 && path[11]) {
         if (get) {
-            model_one(w, req, path + 11);
+            model_one(w, req, key, path + 11);
             return;
         }
     } else if (strcmp(path, "/v1/route") == 0) {
         if (post) {
-            route_only(w, req);
+            route_only(w, req, key);
             return;
         }
     } else if (strcmp(path, "/admin/reload") == 0 && w->cfg->admin_token) {

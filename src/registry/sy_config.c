@@ -1111,6 +1111,13 @@ int sy_key_allows_route(const sy_key_cfg *k, const char *name)
     return 0;
 }
 
+int sy_key_may_use(const sy_key_cfg *k, const sy_config *cfg, const char *name)
+{
+    if (!k) return 1;
+    if (sy_config_model(cfg, name)) return k->models ? sy_key_allows_model(k, name) : !k->routes;
+    return !sy_config_route(cfg, name) || sy_key_allows_route(k, name);
+}
+
 int sy_key_allows_model(const sy_key_cfg *k, const char *model_id)
 {
     if (!k || !k->models) return 1;

@@ -262,6 +262,9 @@ const sy_key_cfg *sy_config_key(const sy_config *cfg, const unsigned char sha256
 /* Whether the key may use the route (or, for a direct request, the model) named name. */
 int sy_key_allows_route(const sy_key_cfg *k, const char *name);
 int sy_key_allows_model(const sy_key_cfg *k, const char *model_id);
+/* Whether the key may ask for name: a route in its routes; a model in its models (a key
+ * with routes and no models may not name models). 1 without a key or for unknown names. */
+int sy_key_may_use(const sy_key_cfg *k, const sy_config *cfg, const char *name);
 /* "low" / "normal" / "high" (any case) or "0".."9", spaces around allowed → 0..9; -1 when
  * neither. Used by key declarations, x-switchyard-priority and policies' decisions. */
 int sy_parse_priority(const char *s);
