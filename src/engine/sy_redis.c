@@ -16,6 +16,12 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
+#define SHA_SLOTS 4
+typedef struct sha_slot {
+    const char *script;          /* a static string, compared by address */
+    char hex[2 * SHA_DIGEST_LENGTH + 1];
+} sha_slot;
+
 typedef struct pend pend;
 struct sy_redis {
     struct event_base *base;
@@ -31,6 +37,7 @@ struct sy_redis {
     struct event *flush_ev;      /* writes queued commands in this loop pass (see kick) */
     sy_redis_stats *stats;
     sy_redis_stats own;
+    sha_slot shas[SHA_SLOTS];    /* the scripts' SHA-1s, each computed once */
 };
 
 struct pend {
@@ -40,10 +47,11 @@ struct pend {
     struct event *timer;
     int done;                    /* cb already called (timed out): drop the late reply */
     /* scripts: what a NOSCRIPT reply needs to send the script itself */
-    char *script;
+    const char *script;          /* borrowed: scripts are static strings */
     int argc;
-    char **argv;
+    const char **argv;           /* into args (one block) */
     size_t *argvlen;
+    char *args;
 };
 
 static void connect_now(sy_redis *r);
@@ -120,9 +128,8 @@ static void pend_free(pend *p)
 {
     if (!p) return;
     if (p->timer) event_free(p->timer);
-    free(p->script);
-    for (int i = 0; i < p->argc; i++) free(p->argv[i]);
     free(p->argv);
+    free(p->args);
     free(p->argvlen);
     free(p);
 }
@@ -308,10 +315,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             argv[1] = p->script;
             lens[1] = strlen(p->script);
             for (int i = 2; i < n; i++) argv[i] = p->argv[i], lens[i] = p->argvlen[i];
-            char *script = p->script;
             p->script = NULL; /* no second NOSCRIPT round */
             int rc = send_argv(r, p, n, argv, lens); /* hiredis copies the arguments */
-            free(script);
             free(argv);
             free(lens);
             if (rc == 0) return;
@@ -342,14 +347,20 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     drop(r);
 }
 
-static int send_argv(sy_redis *r, pend *p, int argc, const char **argv, const size_t *argvlen)
+/* A command hiredis has queued: counted, written in this loop pass, and given its deadline. */
+static void sent(sy_redis *r, pend *p)
 {
-    if (!r->ac || !r->connected) return -1;
-    if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) return -1;
     atomic_fetch_add(&r->stats->commands, 1);
     kick(r);
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     evtimer_add(p->timer, &tv);
+}
+
+static int send_argv(sy_redis *r, pend *p, int argc, const char **argv, const size_t *argvlen)
+{
+    if (!r->ac || !r->connected) return -1;
+    if (redisAsyncCommandArgv(r->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) return -1;
+    sent(r, p);
     return 0;
 }
 
@@ -368,19 +379,6 @@ static pend *pend_new(sy_redis *r, sy_redis_cb cb, void *ud)
     return p;
 }
 
-int sy_redis_commandargv(sy_redis *r, sy_redis_cb cb, void *ud, int argc, const char **argv,
-                         const size_t *argvlen)
-{
-    if (!sy_redis_up(r)) return -1;
-    pend *p = pend_new(r, cb, ud);
-    if (!p) return -1;
-    if (send_argv(r, p, argc, argv, argvlen) != 0) {
-        pend_free(p);
-        return -1;
-    }
-    return 0;
-}
-
 int sy_redis_command(sy_redis *r, sy_redis_cb cb, void *ud, const char *fmt, ...)
 {
     if (!sy_redis_up(r)) return -1;
@@ -394,11 +392,24 @@ int sy_redis_command(sy_redis *r, sy_redis_cb cb, void *ud, const char *fmt, ...
         pend_free(p);
         return -1;
     }
-    atomic_fetch_add(&r->stats->commands, 1);
-    kick(r);
-    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    evtimer_add(p->timer, &tv);
+    sent(r, p);
     return 0;
+}
+
+/* The script's SHA-1 in hex, computed once per connection; NULL with no slot left. */
+static const char *script_sha(sy_redis *r, const char *script)
+{
+    for (int i = 0; i < SHA_SLOTS; i++) {
+        sha_slot *sl = &r->shas[i];
+        if (sl->script == script) return sl->hex;
+        if (sl->script) continue;
+        unsigned char md[SHA_DIGEST_LENGTH];
+        SHA1((const unsigned char *)script, strlen(script), md);
+        for (int b = 0; b < SHA_DIGEST_LENGTH; b++) snprintf(sl->hex + 2 * b, 3, "%02x", md[b]);
+        sl->script = script;
+        return sl->hex;
+    }
+    return NULL;
 }
 
 int sy_redis_script(sy_redis *r, const char *script, int nkeys, const char **keys, int nargs,
@@ -407,31 +418,34 @@ int sy_redis_script(sy_redis *r, const char *script, int nkeys, const char **key
     if (!sy_redis_up(r)) return -1;
     pend *p = pend_new(r, cb, ud);
     if (!p) return -1;
-    unsigned char md[SHA_DIGEST_LENGTH];
-    char sha[2 * SHA_DIGEST_LENGTH + 1], nk[16];
-    SHA1((const unsigned char *)script, strlen(script), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++) snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    char nk[16];
     snprintf(nk, sizeof nk, "%d", nkeys);
     int n = 3 + nkeys + nargs;
+    const char *src[3] = {"EVALSHA", script_sha(r, script), nk};
+    size_t total = 0;
     p->argc = n;
     p->argv = calloc((size_t)n, sizeof *p->argv);
     p->argvlen = calloc((size_t)n, sizeof *p->argvlen);
-    p->script = strdup(script);
-    if (!p->argv || !p->argvlen || !p->script) {
+    for (int i = 0; p->argvlen && i < n; i++) {
+        const char *a = i < 3 ? src[i] : i < 3 + nkeys ? keys[i - 3] : args[i - 3 - nkeys];
+        p->argvlen[i] = strlen(a);
+        total += p->argvlen[i] + 1;
+    }
+    /* kept for a NOSCRIPT answer, which sends them again after the script itself */
+    p->args = p->argvlen ? malloc(total) : NULL;
+    if (!p->argv || !p->args || !src[1]) {
         pend_free(p);
         return -1;
     }
-    const char *src[3] = {"EVALSHA", sha, nk};
+    p->script = script;
+    char *at = p->args;
     for (int i = 0; i < n; i++) {
-        const char *s = i < 3 ? src[i] : i < 3 + nkeys ? keys[i - 3] : args[i - 3 - nkeys];
-        p->argv[i] = strdup(s);
-        if (!p->argv[i]) {
-            pend_free(p);
-            return -1;
-        }
-        p->argvlen[i] = strlen(s);
+        const char *a = i < 3 ? src[i] : i < 3 + nkeys ? keys[i - 3] : args[i - 3 - nkeys];
+        memcpy(at, a, p->argvlen[i] + 1);
+        p->argv[i] = at;
+        at += p->argvlen[i] + 1;
     }
-    if (send_argv(r, p, n, (const char **)p->argv, p->argvlen) != 0) {
+    if (send_argv(r, p, n, p->argv, p->argvlen) != 0) {
         pend_free(p);
         return -1;
     }

@@ -46,11 +46,10 @@ int sy_redis_up(const sy_redis *r);
  * cb will be called exactly once, later, never from inside this call; -1: Redis is down and
  * cb will not be called. */
 int sy_redis_command(sy_redis *r, sy_redis_cb cb, void *ud, const char *fmt, ...);
-int sy_redis_commandargv(sy_redis *r, sy_redis_cb cb, void *ud, int argc, const char **argv,
-                         const size_t *argvlen);
 
-/* Runs a Lua script by its SHA-1 (EVALSHA), loading it on NOSCRIPT (EVAL) transparently.
- * keys and args as argv arrays with lengths (lengths NULL: strlen). Same return as above. */
+/* Runs a Lua script by its SHA-1 (EVALSHA, the hash computed once per connection), sending
+ * it whole (EVAL) on NOSCRIPT. script must be a static string (kept by address, at most 4
+ * different ones); keys and args are copied. Same return as above. */
 int sy_redis_script(sy_redis *r, const char *script, int nkeys, const char **keys, int nargs,
                     const char **args, sy_redis_cb cb, void *ud);
 
