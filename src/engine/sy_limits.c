@@ -24,7 +24,7 @@ typedef struct entry {
     int seen;            /* v holds a figure (from this process or from Redis) */
     /* usage since start, of every keyed request (limits or not): for /metrics */
     char team[64];
-    uint64_t requests, tokens, usd_nano;
+    _Atomic uint64_t requests, tokens, usd_nano;
 } entry;
 
 struct sy_limiter {
@@ -488,15 +488,21 @@ void sy_limits_left(sy_limiter *l, const sy_key_cfg *key, double left[SY_LIM_N],
 void sy_limits_account(sy_limiter *l, const sy_key_cfg *key, long tokens, double usd)
 {
     if (!l || !key) return;
-    pthread_mutex_lock(&l->lock);
-    entry *e = find(l, "k", key->id, 1);
-    if (e) {
-        snprintf(e->team, sizeof e->team, "%s", key->team);
-        e->requests++;
-        e->tokens += tokens > 0 ? (uint64_t)tokens : 0;
-        e->usd_nano += usd > 0 ? (uint64_t)(usd * 1e9 + 0.5) : 0;
+    /* the key's counters are found once per config snapshot, then counted without a lock */
+    _Atomic(void *) *slot = (_Atomic(void *) *)&key->usage;
+    entry *e = atomic_load_explicit(slot, memory_order_acquire);
+    if (!e) {
+        pthread_mutex_lock(&l->lock);
+        e = find(l, "k", key->id, 1);
+        if (e) snprintf(e->team, sizeof e->team, "%s", key->team);
+        pthread_mutex_unlock(&l->lock);
+        if (!e) return;
+        atomic_store_explicit(slot, e, memory_order_release);
     }
-    pthread_mutex_unlock(&l->lock);
+    atomic_fetch_add_explicit(&e->requests, 1, memory_order_relaxed);
+    if (tokens > 0) atomic_fetch_add_explicit(&e->tokens, (uint64_t)tokens, memory_order_relaxed);
+    if (usd > 0)
+        atomic_fetch_add_explicit(&e->usd_nano, (uint64_t)(usd * 1e9 + 0.5), memory_order_relaxed);
 }
 
 void sy_limits_render(sy_limiter *l, sy_buf *b)
@@ -511,7 +517,8 @@ void sy_limits_render(sy_limiter *l, sy_buf *b)
         int head = 0;
         for (int i = 0; i < NBUCKETS; i++)
             for (entry *e = l->b[i]; e; e = e->next) {
-                if (strncmp(e->name, "k:", 2) != 0 || !e->requests) continue;
+                uint64_t nreq = atomic_load_explicit(&e->requests, memory_order_relaxed);
+                if (strncmp(e->name, "k:", 2) != 0 || !nreq) continue;
                 if (!head++)
                     sy_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", help[k][0], help[k][1],
                                   help[k][0]);
@@ -520,9 +527,10 @@ void sy_limits_render(sy_limiter *l, sy_buf *b)
                 sy_buf_puts(b, ",team=");
                 sy_met_label(b, e->team);
                 if (k == 2)
-                    sy_buf_printf(b, "} %.9f\n", (double)e->usd_nano / 1e9);
+                    sy_buf_printf(b, "} %.9f\n", (double)atomic_load(&e->usd_nano) / 1e9);
                 else
-                    sy_buf_printf(b, "} %llu\n", (unsigned long long)(k ? e->tokens : e->requests));
+                    sy_buf_printf(b, "} %llu\n",
+                                  (unsigned long long)(k ? atomic_load(&e->tokens) : nreq));
             }
     }
     pthread_mutex_unlock(&l->lock);

@@ -206,6 +206,8 @@ typedef struct sy_key_cfg {
     char *tier;              /* free text for policies ("free", "pro"...), "" when none */
     int priority;            /* SY_PRIO_*: default SY_PRIO_NORMAL */
     sy_limits limits;
+    _Atomic(void *) usage;   /* the limiter's usage counters of this key id, found on first
+                                use (a cache the engine fills; not configuration) */
     const char *file;
     int line;
 } sy_key_cfg;
