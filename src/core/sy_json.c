@@ -460,13 +460,13 @@ void sy_cjson_append_str(cJSON *obj, const char *key, const cJSON *piece)
         cJSON_AddStringToObject(obj, key, piece->valuestring);
         return;
     }
+    /* grown in place (cJSON's default allocator is malloc, no hooks are installed): one
+     * realloc a piece instead of two copies of everything so far */
     size_t a = strlen(cur->valuestring), b = strlen(piece->valuestring);
-    char *joined = malloc(a + b + 1);
+    char *joined = realloc(cur->valuestring, a + b + 1);
     if (!joined) return;
-    memcpy(joined, cur->valuestring, a);
     memcpy(joined + a, piece->valuestring, b + 1);
-    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(joined));
-    free(joined);
+    cur->valuestring = joined;
 }
 
 void sy_cjson_fold_delta(cJSON *msg, const cJSON *delta)
