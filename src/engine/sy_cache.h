@@ -6,8 +6,11 @@
  *
  * Ownership: sy_cache_new / sy_dcache_new return objects the caller frees with the matching
  * _free (NULL-safe). Every entry is tagged with the snapshot generation it was made on: a
- * lookup or a store from another generation misses or is refused, so nothing outlives the
- * snapshot its models and policies belong to. */
+ * lookup or a store from another generation misses or is refused, so nothing in memory
+ * outlives the snapshot its models and policies belong to. The Redis backend is shared by
+ * instances that reload at different times, so its entries are not tagged by generation:
+ * they outlive a reload, and an entry misses once the decision's models (upstream name and
+ * provider URL, part of the key) change. */
 #ifndef SY_CACHE_H
 #define SY_CACHE_H
 
