@@ -538,6 +538,11 @@ static void add_routing_headers(sy_call *c, const sy_model *answered)
 {
     char v[512];
     sy_http_req *req = c->req;
+    /* every whole answer, success or error, passes here just before it is sent: the limits
+     * are settled first, so the client's next request (to any instance) sees them, and the
+     * x-ratelimit-* headers below count this request as it really was. A stream settles at
+     * its end (stream_finish), or when the call ends. */
+    if (!c->stream) settle_limits(c);
     sy_http_add_header(req, "x-request-id", c->request_id);
     if (answered) {
         sy_http_add_header(req, "x-switchyard-model", answered->id);
@@ -1046,7 +1051,6 @@ static void flush_held(sy_call *c, sy_slot *s, const sy_model *m, const cJSON *m
 /* A chat completion to the client: as it is, or rewritten as an Anthropic message. */
 static void respond_ok(sy_call *c, const sy_model *m, const char *json, size_t len)
 {
-    settle_limits(c); /* before the client can send its next request (to any instance) */
     if (!c->anthropic) {
         sy_http_respond(c->req, 200, "application/json", json, len);
         cache_store(c, m, json, len);
